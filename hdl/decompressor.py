@@ -1,0 +1,80 @@
+"""Decompressor top: payload words in, bf16 (or another float format) values out."""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .convert import FloatPacker, Value
+from .decoder import TansDecoder
+from .ports import Status, TableWrite, Word
+from .unpacker import PairUnpacker
+
+__all__ = ["Decompressor", "FORMATS"]
+
+#: Output formats: name -> (exponent bits, mantissa bits).
+FORMATS = {"bf16": (8, 7), "fp16": (5, 10), "fp8e4m3": (4, 3), "fp8e5m2": (5, 2)}
+
+
+class Decompressor(wiring.Component):
+    """:class:`TansDecoder` -> :class:`PairUnpacker` -> :class:`FloatPacker`.
+
+    Ports are AXI-Stream style (``valid``/``ready``, ``last`` at a tensor's end). Write the
+    tensor's table (:meth:`golden.codec.Table.image`) through :attr:`table`, then stream its
+    payload into :attr:`words`; values leave :attr:`values` in the tensor's order, one per
+    clock. Latency from the first header word to the first value: 10 + ``states`` cycles.
+    Every ready is driven from registers or from the next stage's ready through a stage
+    register; no valid depends on a ready, so tops can be chained. Errors: see
+    :class:`TansDecoder`; a table whose code book is not of this top's format is a CONFIG error.
+
+    Parameters
+    ----------
+    fmt : str
+        Output format, a key of :data:`FORMATS` (default ``"bf16"``).
+    table_log_max, states : int
+        See :class:`TansDecoder`.
+
+    Members
+    -------
+    words : In(stream.Signature(Word))
+    table : In(stream.Signature(TableWrite))
+    values : Out(stream.Signature(Value(bits)))
+    status : Out(Status)
+    """
+
+    def __init__(self, fmt="bf16", *, table_log_max=12, states=2):
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        self._fmt = fmt
+        e, mb = FORMATS[fmt]
+        self._extra_max = max(e + 1 + mb, mb + 1)   # an escape carries code + extra
+        self._table_log_max, self._states = table_log_max, states
+        super().__init__({
+            "words": In(stream.Signature(Word)),
+            "table": In(stream.Signature(TableWrite)),
+            "values": Out(stream.Signature(Value(1 + e + mb))),
+            "status": Out(Status),
+        })
+
+    @property
+    def fmt(self):
+        return self._fmt
+
+    def elaborate(self, platform):
+        m = Module()
+        e, mb = FORMATS[self._fmt]
+        m.submodules.decoder = dec = TansDecoder(
+            table_log_max=self._table_log_max, states=self._states, extra_max=self._extra_max)
+        m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
+        m.submodules.packer = pk = FloatPacker(e, mb, self._extra_max)
+        wiring.connect(m, wiring.flipped(self.words), dec.words)
+        wiring.connect(m, wiring.flipped(self.table), dec.table)
+        wiring.connect(m, dec.pairs, unp.pairs)
+        wiring.connect(m, unp.out, pk.pairs)
+        wiring.connect(m, pk.values, wiring.flipped(self.values))
+        m.d.comb += [
+            unp.code_bits.eq(dec.config.code_bits),
+            pk.codebook.eq(dec.config.codebook),
+            dec.codebook_ok.eq(pk.supported),
+            self.status.eq(dec.status),
+        ]
+        return m
