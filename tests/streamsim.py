@@ -1,8 +1,9 @@
 """Helpers for Amaranth-simulator test benches: streams driven with random stalls."""
 
 import random
+from dataclasses import dataclass, field
 
-__all__ = ["put", "get", "run_decompressor"]
+__all__ = ["put", "get", "Job", "run_decompressor"]
 
 
 async def put(ctx, port, payload, rng=None, stall=0.0):
@@ -11,7 +12,10 @@ async def put(ctx, port, payload, rng=None, stall=0.0):
         await ctx.tick()
     ctx.set(port.valid, 1)
     ctx.set(port.payload, payload)
-    await ctx.tick().until(port.ready)
+    while True:   # (not .until(): it cannot be closed cleanly in a background bench)
+        _, _, ready = await ctx.tick().sample(port.ready)
+        if ready:
+            break
     ctx.set(port.valid, 0)
 
 
@@ -20,56 +24,72 @@ async def get(ctx, port, rng=None, stall=0.0):
     while rng is not None and rng.random() < stall:
         await ctx.tick()
     ctx.set(port.ready, 1)
-    (payload,) = await ctx.tick().sample(port.payload).until(port.valid)
+    while True:
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        if valid:
+            break
     ctx.set(port.ready, 0)
     return payload
 
 
-def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=200_000):
-    """Simulate ``dut`` (a Decompressor) on ``jobs``: a list of (table image, payload words,
-    number of values expected). Returns ``(values per job, status after each job, cycles)``."""
+@dataclass
+class Job:
+    """One tensor for the decompressor: table image (None: keep the loaded table), payload."""
+    image: object
+    payload: object
+    values: list = field(default_factory=list)   # filled in: (value, last) pairs
+    code: object = None                           # filled in: status code after the tensor
+    cycles: int = 0                               # filled in: first header word to idle
+
+
+def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=400_000):
+    """Simulate a Decompressor on ``jobs`` back to back, with random stalls on every stream.
+
+    After each tensor the bench waits until the decoder is idle and the output has drained,
+    then records the tensor's values and status code into its :class:`Job`.
+    """
     from amaranth.sim import Simulator
 
     rng = random.Random(seed)
-    results, statuses = [], []
-    counts = [n for _, _, n in jobs]
-    state = {"cycles": 0, "done": False}
+    out = []
+    done = {"flag": False, "cycle": 0}
 
     async def producer(ctx):
-        for image, payload, _ in jobs:
-            # a table is written while the decoder is idle, before its tensor
-            while ctx.get(dut.status.busy) or len(results) < len(statuses) + 0:
-                await ctx.tick()
-            for addr, word in enumerate(image):
-                await put(ctx, dut.table, {"addr": addr, "data": int(word)}, rng, in_stall)
-            for k, word in enumerate(payload):
-                await put(ctx, dut.words, {"data": int(word), "last": k == len(payload) - 1},
+        for job in jobs:
+            if job.image is not None:
+                for addr, word in enumerate(job.image):
+                    await put(ctx, dut.table, {"addr": addr, "data": int(word)}, rng, in_stall)
+            start = len(out)
+            t0 = done["cycle"]
+            for k, word in enumerate(job.payload):
+                await put(ctx, dut.words, {"data": int(word), "last": k == len(job.payload) - 1},
                           rng, in_stall)
-            # wait until this tensor is finished before the next table write
-            await ctx.tick()
-            while ctx.get(dut.status.busy):
+            quiet = 0
+            while quiet < 6:    # idle decoder and an empty output for a few cycles
                 await ctx.tick()
+                busy, valid = ctx.get(dut.status.busy), ctx.get(dut.values.valid)
+                quiet = quiet + 1 if not busy and not valid else 0
+            job.cycles = done["cycle"] - t0
+            job.code = ctx.get(dut.status.code)
+            job.values = out[start:]
+        done["flag"] = True
 
     async def consumer(ctx):
-        for n in counts:
-            values = []
-            for _ in range(n):
-                payload = await get(ctx, dut.values, rng, out_stall)
-                values.append(payload)
-            results.append(values)
-        state["done"] = True
+        while True:
+            payload = await get(ctx, dut.values, rng, out_stall)
+            out.append((int(payload.value), int(payload.last)))
 
-    async def clock_count(ctx):
-        while not state["done"]:
+    async def clock(ctx):
+        while not done["flag"]:
             await ctx.tick()
-            state["cycles"] += 1
-            if state["cycles"] > max_cycles:
-                raise TimeoutError("decompressor did not finish")
+            done["cycle"] += 1
+            if done["cycle"] > max_cycles:
+                raise TimeoutError("decompressor did not finish (hung stream?)")
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer)
-    sim.add_testbench(clock_count, background=True)
+    sim.add_testbench(consumer, background=True)
+    sim.add_testbench(clock)
     sim.run()
-    return results, state["cycles"]
+    return jobs
