@@ -102,7 +102,10 @@ class FloatCodeBook(CodeBook):
         self._check()
 
     def encode(self, values):
-        v = np.asarray(values).astype(np.uint32)
+        v = np.asarray(values)
+        if v.size and (v.min() < 0 or int(v.max()) >> self.value_bits):
+            raise CodeBookError(f"value outside the domain of code book {self.name}")
+        v = v.astype(np.uint32)
         if self.sign_in_code:
             return (v >> self.man_bits).astype(np.uint16), v & ((1 << self.man_bits) - 1)
         m = self.man_bits
@@ -124,8 +127,9 @@ class FloatCodeBook(CodeBook):
 class _TableCodeBook(CodeBook):
     """A code book over a small domain, defined by a lookup table of every value's pair."""
 
-    def _build(self, pairs):
-        # pairs: list over all 2**value_bits patterns of (code, extra) or None (not held)
+    def _build(self, pairs, decoded=None):
+        # pairs: list over all 2**value_bits patterns of (code, extra) or None (not held);
+        # decoded: {pair: value} where a pair's value is not the first pattern that maps to it
         self._enc_code = np.array([p[0] if p else 0 for p in pairs], np.uint16)
         self._enc_extra = np.array([p[1] if p else 0 for p in pairs], np.uint32)
         self._held = np.array([p is not None for p in pairs])
@@ -133,6 +137,7 @@ class _TableCodeBook(CodeBook):
         for value, p in enumerate(pairs):
             if p is not None:
                 dec.setdefault(p, value)
+        dec.update(decoded or {})
         self._dec = dec
         # dense decode table indexed by (code << widest) | extra
         self._widest = int(self.widths.max())
@@ -276,7 +281,10 @@ class UserCodeBook(_TableCodeBook):
                 continue
             _, code, f = held[nearest[pattern]]
             pairs.append((int(code), ((pattern >> 15) << (int(self.widths[code]) - 1)) | int(f)))
-        self._build(pairs)
+        # a pair stands for the value held, not for the smallest pattern rounded onto it
+        decoded = {(code, (sign << (int(self.widths[code]) - 1)) | f): (sign << 15) | bits
+                   for bits, code, f in held for sign in (0, 1)}
+        self._build(pairs, decoded)
         back = self.decode(self._enc_code, self._enc_extra)
         self.lossless = bool(self._held.all() and (back == patterns).all())
 

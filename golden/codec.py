@@ -207,6 +207,8 @@ def encode_payload(table, codes, extras, *, chunk_pairs=DEFAULT_CHUNK_PAIRS,
         raise PayloadError("cannot code an empty tensor")
     symbols, raw = _pairs_to_symbols(table, np.asarray(codes, np.int64), np.asarray(extras))
     sym_width = table.symbol_widths()
+    if (raw >> sym_width[symbols].astype(np.uint64)).any():
+        raise PayloadError("extra bits wider than their code's width")
     counts = np.array(table.counts, np.int64)
     enc_start, enc_next = table.encoder_arrays()
     worst = (table.table_log + int(sym_width.max())) * min(n, chunk_pairs) // 32 + 8
@@ -289,6 +291,8 @@ def decode_payload(table, payload, n_pairs):
         esc = symbols == len(table.codes)
         cb = np.uint64(table.codebook.code_bits)
         codes[esc] = (raw[esc] & ((np.uint64(1) << cb) - np.uint64(1))).astype(np.int64)
+        if (codes[esc] >= table.codebook.n_codes).any():
+            raise PayloadError("an escaped pair has a code outside the code book")
         extras = raw.copy()
         extras[esc] = raw[esc] >> cb
         widths = table.codebook.widths[codes[esc]].astype(np.uint64)

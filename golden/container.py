@@ -92,6 +92,8 @@ def _value_view(raw, dtype):
 def _candidates(dtype, codebook):
     if codebook in (None, "auto"):
         return codebooks.for_dtype(dtype)
+    if codebook == "none":  # stored raw (tensors not selected by --tensors)
+        return []
     book = codebooks.get(codebook)
     if dtype not in book.dtypes:
         return codebooks.for_dtype(dtype)  # a named code book applies where it fits
@@ -241,7 +243,9 @@ def read_container(buf):
         raise AnsnError("corrupted .ansn file: index CRC mismatch")
     try:
         index = json.loads(zlib.decompress(blob))
-        if not isinstance(index["segments"], list) or not isinstance(index["source"], dict):
+        if not isinstance(index["segments"], list) or not isinstance(index["source"], dict) \
+                or not isinstance(index["source"]["size"], int) \
+                or not isinstance(index["source"]["sha256"], str):
             raise TypeError
     except (ValueError, KeyError, TypeError, zlib.error):
         raise AnsnError("corrupted .ansn file: index is not valid") from None

@@ -189,15 +189,17 @@ def encode_chunk(symbols, extras, sym_width, sym_count, enc_start, enc_next, tab
                 v, nv = np.uint64(ans_bits[i]), int(ans_nbits[i])
             else:
                 v, nv = np.uint64(extras[i]), int(sym_width[symbols[i]])
-            if nv == 0:
-                continue
-            acc |= v << np.uint64(nacc)
-            nacc += nv
-            if nacc >= 32:
-                out[w] = np.uint32(acc & np.uint64(0xFFFFFFFF))
-                w += 1
-                acc >>= np.uint64(32)
-                nacc -= 32
+            while nv > 0:  # at most 32 bits at a time: acc never holds more than 63
+                take = min(nv, 32)
+                acc |= (v & np.uint64((1 << take) - 1)) << np.uint64(nacc)
+                v >>= np.uint64(take)
+                nv -= take
+                nacc += take
+                if nacc >= 32:
+                    out[w] = np.uint32(acc & np.uint64(0xFFFFFFFF))
+                    w += 1
+                    acc >>= np.uint64(32)
+                    nacc -= 32
     if nacc > 0:
         out[w] = np.uint32(acc & np.uint64(0xFFFFFFFF))
         w += 1

@@ -1,0 +1,63 @@
+"""Helpers shared by the golden-model tests (imported as a module; fixtures are in conftest)."""
+
+import json
+import struct
+import zlib
+
+import ml_dtypes
+import numpy as np
+
+from golden.layouts import CHUNK_MAGIC, ChunkHeader, pack_int
+
+#: Every bf16 bit pattern: NaNs with payloads, +-0, +-inf, subnormals, normals.
+ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+
+
+def safetensors_bytes(entries, *, metadata=None, gap=b"", trailer=b"", header_pad=0):
+    """A safetensors file built by hand (so that any dtype, gap or defect can be made).
+
+    ``entries``: list of ``(name, dtype, shape, raw bytes)`` in file order; ``gap`` is put
+    between consecutive tensors (not covered by any tensor), ``trailer`` after the last.
+    """
+    header, blobs, pos = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for k, (name, dtype, shape, raw) in enumerate(entries):
+        if k:
+            blobs.append(gap)
+            pos += len(gap)
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [pos, pos + len(raw)]}
+        blobs.append(bytes(raw))
+        pos += len(raw)
+    text = json.dumps(header).encode() + b" " * header_pad
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs) + trailer
+
+
+def chunk_header_words(pairs, table_log, states, last, body):
+    """The three header words of a chunk with a correct CRC (for crafted payloads)."""
+    h = pack_int(ChunkHeader, pairs_minus_1=pairs - 1, table_log_minus_8=table_log - 8,
+                 states_log2=states.bit_length() - 1, last=int(last), magic=CHUNK_MAGIC,
+                 body_words=len(body),
+                 body_crc=zlib.crc32(np.asarray(body, "<u4").tobytes()))
+    return np.array([(h >> (32 * k)) & 0xFFFFFFFF for k in range(3)], np.uint32)
+
+
+def synthetic_tensors(seed=0):
+    """Small tensors of many dtypes (floats coded, integers and bools stored raw)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "layer.0.weight": (rng.standard_normal((64, 48)) * 0.05).astype(ml_dtypes.bfloat16),
+        "layer.0.bias": (rng.standard_normal(48) * 0.01).astype(ml_dtypes.bfloat16),
+        "layer.1.weight": (rng.standard_normal((32, 40)) * 0.1).astype(np.float32),
+        "layer.1.half": (rng.standard_normal((40, 20))).astype(np.float16),
+        "norm.gamma": np.ones(300, ml_dtypes.bfloat16),
+        "ids": rng.integers(-1000, 1000, (17, 3)).astype(np.int64),
+        "counts": rng.integers(0, 1 << 20, 33).astype(np.int32),
+        "mask": rng.random(101) < 0.3,
+        "bytes": rng.integers(0, 256, 55).astype(np.uint8),
+        "quant": np.clip(np.round(rng.standard_normal(500) * 6), -128, 127).astype(np.int8),
+    }
+
+
+METADATA = {"format": "pt", "note": "synthetic test file"}
