@@ -22,6 +22,7 @@ class Decompressor(wiring.Component):
     tensor's table (:meth:`golden.codec.Table.image`) through :attr:`table`, then stream its
     payload into :attr:`words`; values leave :attr:`values` in the tensor's order, one per
     clock. Latency from the first header word to the first value: 10 + ``states`` cycles.
+    The table port takes writes once the previous tensor's last value has left :attr:`values`.
     Every ready is driven from registers or from the next stage's ready through a stage
     register; no valid depends on a ready, so tops can be chained. Errors: see
     :class:`TansDecoder`; a table whose code book is not of this top's format is a CONFIG error.
@@ -67,7 +68,14 @@ class Decompressor(wiring.Component):
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
         m.submodules.packer = pk = FloatPacker(e, mb, self._extra_max)
         wiring.connect(m, wiring.flipped(self.words), dec.words)
-        wiring.connect(m, wiring.flipped(self.table), dec.table)
+        # The unpacker and packer read the table's config as pairs pass: a new table is taken
+        # only once the previous tensor has left the whole pipeline.
+        drained = ~dec.pairs.valid & ~unp.out.valid & ~pk.values.valid
+        m.d.comb += [
+            dec.table.payload.eq(self.table.payload),
+            dec.table.valid.eq(self.table.valid & drained),
+            self.table.ready.eq(dec.table.ready & drained),
+        ]
         wiring.connect(m, dec.pairs, unp.pairs)
         wiring.connect(m, unp.out, pk.pairs)
         wiring.connect(m, pk.values, wiring.flipped(self.values))

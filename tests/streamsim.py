@@ -65,7 +65,10 @@ def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycl
                 await put(ctx, dut.words, {"data": int(word), "last": k == len(job.payload) - 1},
                           rng, in_stall)
             quiet = 0
-            while quiet < 6:    # idle decoder and an empty output for a few cycles
+            # Wait for the decoder to go idle and the output to drain, to read this tensor's
+            # status and values. (The next table is not held back by this bench: the DUT
+            # must hold it off itself while values are in flight, see next_table_early.)
+            while quiet < 6:
                 await ctx.tick()
                 busy, valid = ctx.get(dut.status.busy), ctx.get(dut.values.valid)
                 quiet = quiet + 1 if not busy and not valid else 0

@@ -1,0 +1,113 @@
+// Test harness for the decompressor under Verilator: feeds the DUT from vector files at full
+// simulation speed, with random stalls on every stream, and checks every output value in order.
+//
+// Commands (cmd file, one 64-bit hex word per line): [31:0] data, [32] last (payload words),
+// [45:33] table address, [46] 1 = table write, 0 = payload word. Expected outputs (exp file,
+// one hex word per line): the DUT's values payload {last, value}. cocotb writes the files, sets
+// n_cmd / n_exp and pulses `load`; the harness reads the files, runs, and raises `done`.
+`default_nettype none
+module harness #(
+    parameter VALUE_BITS = 16,
+    parameter CMD_DEPTH = 1 << 23,
+    parameter EXP_DEPTH = 1 << 24
+) (
+    input  wire        clk,
+    input  wire        rst,
+    input  wire        load,
+    input  wire [31:0] n_cmd,
+    input  wire [31:0] n_exp,
+    input  wire [7:0]  in_stall,     // probability of a valid bubble, /256
+    input  wire [7:0]  out_stall,    // probability of ready low, /256
+    input  wire [31:0] seed,
+    output reg         done,
+    output reg         hung,         // no transfer for 100000 cycles
+    output reg  [31:0] received,
+    output reg  [31:0] mismatches,
+    output reg  [31:0] first_bad,
+    output reg  [31:0] first_got,    // the value received at first_bad
+    output reg  [31:0] errors,       // tensors that ended with status.error
+    output reg  [63:0] cycles,
+    output reg  [63:0] busy_cycles,  // cycles with status.busy
+    output reg  [63:0] out_cycles    // cycles with an output transfer
+);
+    reg [63:0] cmd_mem [0:CMD_DEPTH-1];
+    reg [31:0] exp_mem [0:EXP_DEPTH-1];
+    string cmd_file, exp_file;
+    initial begin
+        if (!$value$plusargs("cmd=%s", cmd_file)) cmd_file = "cmd.hex";
+        if (!$value$plusargs("exp=%s", exp_file)) exp_file = "exp.hex";
+    end
+
+    reg running;
+    reg [31:0] ci, ei;
+    reg [31:0] rnd;
+    reg [16:0] idle;
+    reg [63:0] cmd;
+    reg in_valid, out_ready;
+
+    wire        words_ready, table_ready, values_valid;
+    wire [VALUE_BITS:0] values_payload;
+    wire [5:0]  status;
+    wire        is_table = cmd[46];
+    wire        fire_in  = in_valid & (is_table ? table_ready : words_ready);
+    wire        fire_out = values_valid & out_ready;
+
+    ansnum_decompressor dut (
+        .clk(clk), .rst(rst),
+        .words__valid(in_valid & ~is_table), .words__ready(words_ready),
+        .words__payload(cmd[32:0]),
+        .table__valid(in_valid & is_table), .table__ready(table_ready),
+        .table__payload({cmd[31:0], cmd[45:33]}),
+        .values__valid(values_valid), .values__ready(out_ready),
+        .values__payload(values_payload),
+        .status(status)
+    );
+
+    reg error_q;
+    reg [4:0] tail;   // cycles after the last expected value, to catch extra outputs
+    always @(posedge clk) begin
+        rnd <= {rnd[30:0], rnd[31] ^ rnd[21] ^ rnd[1] ^ rnd[0]};
+        if (rst) begin
+            running <= 0; done <= 0; hung <= 0; in_valid <= 0; out_ready <= 0; error_q <= 0;
+            rnd <= 32'h1;
+        end else if (load) begin
+            $readmemh(cmd_file, cmd_mem);
+            $readmemh(exp_file, exp_mem);
+            running <= 1; done <= 0; hung <= 0; ci <= 0; ei <= 0; idle <= 0; tail <= 0;
+            received <= 0; mismatches <= 0; first_bad <= 32'hFFFFFFFF; errors <= 0;
+            cycles <= 0; busy_cycles <= 0; out_cycles <= 0; in_valid <= 0; out_ready <= 0;
+            rnd <= seed | 32'h1;
+        end else if (running) begin
+            cycles <= cycles + 1;
+            busy_cycles <= busy_cycles + status[0];
+            error_q <= status[1];
+            if (status[1] & ~error_q) errors <= errors + 1;
+            // input: valid holds until the transfer; a new command may start after a bubble
+            if (!in_valid || fire_in) begin
+                if (fire_in) ci <= ci + 1;
+                if ((fire_in ? ci + 1 : ci) < n_cmd && rnd[7:0] >= in_stall) begin
+                    in_valid <= 1;
+                    cmd <= cmd_mem[fire_in ? ci + 1 : ci];
+                end else
+                    in_valid <= 0;
+            end
+            out_ready <= rnd[15:8] >= out_stall;
+            if (fire_out) begin
+                out_cycles <= out_cycles + 1;
+                if (values_payload != exp_mem[ei][VALUE_BITS:0]) begin
+                    mismatches <= mismatches + 1;
+                    if (first_bad == 32'hFFFFFFFF) begin
+                        first_bad <= ei;
+                        first_got <= values_payload;
+                    end
+                end
+                ei <= ei + 1;
+                received <= received + 1;
+            end
+            idle <= (fire_in | fire_out) ? 0 : idle + 1;
+            if (idle == 100000) begin hung <= 1; done <= 1; running <= 0; end
+            if (ei >= n_exp && ci >= n_cmd && !status[0]) tail <= tail + 1;
+            if (tail == 16) begin done <= 1; running <= 0; end
+        end
+    end
+endmodule
