@@ -1,0 +1,502 @@
+"""``python -m golden.bench``: ratio and speed of the golden model on real bf16 weights, beside ZipNN.
+
+Prints (it asserts nothing about speed; it stops only if a round trip is not byte-identical):
+
+1. Ratio of the ``.ansn`` file (headers and index included) and of the tensors alone, against two
+   bounds: one bf16 exponent table per tensor with sign and mantissa raw, and the entropy bound of
+   the code books the compressor chose.
+2. Compress and decompress speed on one core, best of ``--repeats`` runs after a warm-up run
+   (numba compiles during the warm-up): the whole file (``container.compress_bytes`` +
+   ``container_bytes``, and ``container.decompress_bytes`` with its SHA-256 check) and the tANS
+   kernels alone (``codec.encode_payload`` / ``codec.decode_payload`` with the chosen tables).
+   MB = raw tensor bytes / 1e6. Each figure comes as wall-clock time and as the CPU time of the
+   process (``time.process_time``), which a busy machine disturbs much less.
+3. ZipNN (if installed) on the same bytes in the same process, ``threads=1``: every BF16 tensor
+   compressed on its own, and the whole file.
+4. Ratio against table log (8..12) and alphabet (every exponent present, or the k most frequent
+   plus an escape), bf16-exp code book, tensor payload bytes with chunk headers; from it the
+   hardware default table log: the smallest within 0.05 % of the best.
+5. Block RAMs (DP16KD, 512 x 36) one decode table of ``L`` 32-bit entries needs.
+
+The process pins itself to one CPU (``os.sched_setaffinity``, the idlest one at the start) so that
+no library can use a second core. ``--json PATH`` also writes every figure to a file.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from . import codebooks, codec, container, data, tans
+from .layouts import DecodeEntry, TABLE_LOG_MAX, TABLE_LOG_MIN
+from amaranth.lib import data as adata
+
+#: A table log is "as good as the best" when its payload is within this fraction of the best one.
+TOLERANCE = 0.0005
+#: Alphabet sizes of the sweep (None: every code present, no escape).
+ALPHABETS = (None, 7, 15, 31, 63)
+#: DP16KD in its 512 x 36 shape.
+BRAM_DEPTH, BRAM_WIDTH = 512, 36
+
+
+def _idle_ticks():
+    """``{cpu: idle ticks}`` from /proc/stat (empty where there is none)."""
+    out = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name[3:].isdigit():
+                    out[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _pin_one_core():
+    """Pin the process to one CPU, the idlest over a short look (the others may be busy)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+    before = _idle_ticks()
+    time.sleep(0.5)
+    after = _idle_ticks()
+    cpu = max(allowed, key=lambda c: (after.get(c, 0) - before.get(c, 0), -c))
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return None
+    return cpu
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class Timing:
+    """Best wall-clock and best CPU time (``time.process_time``, all threads) of a few runs."""
+
+    def __init__(self, wall, cpu):
+        self.wall, self.cpu = wall, cpu
+
+    def rates(self, mb, prefix):
+        return {f"{prefix}_s": self.wall, f"{prefix}_cpu_s": self.cpu,
+                f"{prefix}_mb_s": mb / self.wall, f"{prefix}_cpu_mb_s": mb / self.cpu}
+
+
+def _loadavg():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "?"
+
+
+def _best_of(fn, repeats, prepare=None):
+    """Best times of ``repeats`` calls of ``fn(prepare())`` (prepare is not timed)."""
+    wall = cpu = math.inf
+    result = None
+    for _ in range(repeats):
+        arg = prepare() if prepare else None
+        t, c = time.perf_counter(), time.process_time()
+        result = fn(arg)
+        c, t = time.process_time() - c, time.perf_counter() - t
+        wall, cpu = min(wall, t), min(cpu, c)
+    return Timing(wall, cpu), result
+
+
+def _entropy_bits(hist):
+    h = hist[hist > 0].astype(np.float64)
+    return float(-(h * np.log2(h / h.sum())).sum())
+
+
+def _bf16_segments(buf, index):
+    """``[(segment, stored bytes index, uint16 values)]`` of the BF16 tensor segments."""
+    _, tensors = container.parse_safetensors(buf)
+    by_name = {t["name"]: t for t in tensors}
+    out = []
+    for k, seg in enumerate(index["segments"]):
+        if seg["kind"] == "tensor" and seg["dtype"] == "BF16":
+            t = by_name[seg["name"]]
+            out.append((seg, k, np.frombuffer(buf, "<u2", (t["end"] - t["begin"]) // 2,
+                                              t["begin"])))
+    return out
+
+
+# ------------------------------------------------------------------------------------- ratio
+
+def measure_ratio(buf):
+    index, stored, bounds = container.compress_bytes(buf)
+    file_out = sum(len(c) for c in container.container_bytes(index, stored))
+    tensor_raw = sum(s["length"] for s in index["segments"] if s["kind"] == "tensor")
+    tensor_stored = sum(s["stored"] for s in index["segments"] if s["kind"] == "tensor")
+    bf16 = _bf16_segments(buf, index)
+    bf16_raw = sum(s["length"] for s, _, _ in bf16)
+    bf16_stored = sum(s["stored"] for s, _, _ in bf16)
+    exp_bits = 0.0
+    for _, _, v in bf16:
+        hist = np.bincount((v >> 7) & 0xFF, minlength=256)
+        exp_bits += _entropy_bits(hist) + 8 * len(v)
+    chosen_bits = sum(bounds[k] for _, k, _ in bf16)
+    books = {}
+    for s, _, _ in bf16:
+        name = s["table"]["codebook"] if s["storage"] == "ans" else "raw"
+        books[name] = books.get(name, 0) + 1
+    logs = {}
+    for s, _, _ in bf16:
+        if s["storage"] == "ans":
+            logs[s["table"]["table_log"]] = logs.get(s["table"]["table_log"], 0) + 1
+    return index, stored, {
+        "file_bytes_in": len(buf), "file_bytes_out": file_out, "file_ratio": len(buf) / file_out,
+        "tensors": sum(s["kind"] == "tensor" for s in index["segments"]),
+        "tensor_raw_bytes": tensor_raw, "tensor_stored_bytes": tensor_stored,
+        "tensor_ratio": tensor_raw / tensor_stored,
+        "bf16_tensors": len(bf16), "bf16_raw_bytes": bf16_raw, "bf16_stored_bytes": bf16_stored,
+        "bf16_ratio": bf16_raw / bf16_stored,
+        "exp_bound_bytes": exp_bits / 8, "exp_bound_ratio": bf16_raw / (exp_bits / 8),
+        "exp_bound_gap_pct": 100 * (bf16_stored / (exp_bits / 8) - 1),
+        "chosen_bound_bytes": chosen_bits / 8, "chosen_bound_ratio": bf16_raw / (chosen_bits / 8),
+        "chosen_bound_gap_pct": 100 * (bf16_stored / (chosen_bits / 8) - 1),
+        "codebooks_chosen": books, "table_logs_chosen": logs,
+    }
+
+
+# ------------------------------------------------------------------------------------- speed
+
+def measure_speed(buf, index, stored, repeats):
+    tensor_raw = sum(s["length"] for s in index["segments"] if s["kind"] == "tensor")
+    mb = tensor_raw / 1e6
+
+    def compress(_):
+        ix, st, _ = container.compress_bytes(buf)
+        return b"".join(container.container_bytes(ix, st))
+
+    blob = compress(None)                                    # warm-up (numba compiles here)
+    if b"".join(container.decompress_bytes(blob)) != buf:
+        raise SystemExit("bench: round trip through the .ansn container is not byte-identical")
+    t_c, blob = _best_of(compress, repeats)
+    t_d, out = _best_of(lambda _: container.decompress_bytes(blob), repeats)
+    if b"".join(out) != buf:
+        raise SystemExit("bench: round trip through the .ansn container is not byte-identical")
+
+    # the tANS kernels alone: code book mapping, symbols, chunk coding, headers, CRCs
+    jobs = []
+    for seg, (k, st) in zip(index["segments"], enumerate(stored)):
+        if seg["kind"] == "tensor" and seg["storage"] == "ans":
+            table = codec.Table.from_json(seg["table"])
+            values = np.frombuffer(container._restore_segment(seg, st), "<u2")
+            jobs.append((table, values, np.frombuffer(st, "<u4")))
+    kernel_mb = sum(v.nbytes for _, v, _ in jobs) / 1e6
+
+    def enc(_):
+        out = []
+        for table, values, _ in jobs:
+            codes, extras = table.codebook.encode(values)
+            out.append(codec.encode_payload(table, codes.astype(np.int64), extras,
+                                            chunk_pairs=index["chunk_pairs"],
+                                            states=index["states"]))
+        return out
+
+    def dec(_):
+        return [codec.decompress_values(table, payload, len(values))
+                for table, values, payload in jobs]
+
+    enc(None), dec(None)
+    t_ke, payloads = _best_of(enc, repeats)
+    t_kd, values = _best_of(dec, repeats)
+    for (table, v, p), q, w in zip(jobs, payloads, values):
+        if not (np.array_equal(p, q) and np.array_equal(v, w)):
+            raise SystemExit("bench: kernel round trip differs from the container's payload")
+    return {"mb": mb, **t_c.rates(mb, "compress"), **t_d.rates(mb, "decompress"),
+            "kernel_mb": kernel_mb, **t_ke.rates(kernel_mb, "kernel_encode"),
+            **t_kd.rates(kernel_mb, "kernel_decode")}
+
+
+# ------------------------------------------------------------------------------------- ZipNN
+
+def measure_zipnn(buf, index, repeats):
+    try:
+        import zipnn
+        from zipnn import ZipNN
+    except Exception as e:  # noqa: BLE001 (any import failure means: not available)
+        return {"installed": False, "error": f"{type(e).__name__}: {e}"}
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except Exception:  # noqa: BLE001
+        pass
+    version = getattr(zipnn, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as _v
+            version = _v("zipnn")
+        except Exception:  # noqa: BLE001
+            version = "?"
+    # Byte mode with bytearray_dtype="bfloat16": ZipNN's byte grouping (exponent byte apart) and
+    # Huffman coding of each group. threads=1: one thread for coding and byte reordering.
+    z = ZipNN(input_format="byte", bytearray_dtype="bfloat16", threads=1)
+    pieces = [bytes(v.tobytes()) for _, _, v in _bf16_segments(buf, index)]
+    raw = sum(len(p) for p in pieces)
+
+    # ZipNN rewrites its input buffer in place (even a `bytes` object) while it compresses, so
+    # every run gets fresh copies, made outside the timed region.
+    def copies(_=None):
+        return [bytearray(p) for p in pieces]
+
+    comp = [z.compress(c) for c in copies()]                  # warm-up
+    t_c, comp = _best_of(lambda cs: [z.compress(c) for c in cs], repeats, copies)
+    t_d, back = _best_of(lambda _: [z.decompress(c) for c in comp], repeats)
+    ok = all(bytes(b) == p for b, p in zip(back, pieces))
+    stored = sum(len(c) for c in comp)
+
+    t_fc, whole = _best_of(lambda b: z.compress(b), repeats, lambda: bytearray(buf))
+    t_fd, whole_back = _best_of(lambda _: z.decompress(whole), repeats)
+    ok_file = bytes(whole_back) == buf
+    return {"installed": True, "version": version, "threads": 1,
+            "mode": 'ZipNN(input_format="byte", bytearray_dtype="bfloat16", threads=1)',
+            "bf16_raw_bytes": raw, "bf16_stored_bytes": stored, "bf16_ratio": raw / stored,
+            **t_c.rates(raw / 1e6, "compress"), **t_d.rates(raw / 1e6, "decompress"),
+            "round_trip_ok": ok,
+            "file_bytes_out": len(whole), "file_ratio": len(buf) / len(whole),
+            **t_fc.rates(len(buf) / 1e6, "file_compress"),
+            **t_fd.rates(len(buf) / 1e6, "file_decompress"), "file_round_trip_ok": ok_file}
+
+
+# ------------------------------------------------------------------------------------- sweep
+
+def _alphabet(hist, k):
+    """``(alphabet, escaped codes or None)``: every code present (k None), or the k most frequent
+    plus an escape for the rest; a tensor with at most k codes keeps them all, without escape."""
+    present = np.flatnonzero(hist)
+    if k is None or len(present) <= k:
+        return sorted(present.tolist()), None
+    order = present[np.argsort(-hist[present], kind="stable")]
+    return sorted(order[:k].tolist()), order[k:]
+
+
+def measure_sweep(buf, index):
+    book = codebooks.get("bf16-exp")
+    bf16 = _bf16_segments(buf, index)
+    raw = sum(v.nbytes for _, _, v in bf16)
+    logs = range(TABLE_LOG_MIN, TABLE_LOG_MAX + 1)
+    payload = {(log, k): 0 for log in logs for k in ALPHABETS}
+    bound_bits = 0.0
+    escaping = {k: 0 for k in ALPHABETS}
+    for _, _, v in bf16:
+        codes, extras = book.encode(v)
+        codes = codes.astype(np.int64)
+        hist = np.bincount(codes, minlength=book.n_codes).astype(np.int64)
+        bound_bits += _entropy_bits(hist) + 8 * len(v)
+        for k in ALPHABETS:
+            alphabet, escaped = _alphabet(hist, k)
+            sym_hist = hist[alphabet]
+            esc_width = None
+            if escaped is not None:
+                escaping[k] += 1
+                esc_width = book.code_bits + int(book.widths[escaped].max())
+                sym_hist = np.append(sym_hist, hist[escaped].sum())
+            for log in logs:
+                counts = tans.normalize_counts(sym_hist, log)
+                table = codec.Table(book, log, tuple(int(a) for a in alphabet),
+                                    tuple(int(c) for c in counts), esc_width)
+                words = codec.encode_payload(table, codes, extras,
+                                             chunk_pairs=index["chunk_pairs"],
+                                             states=index["states"])
+                payload[(log, k)] += 4 * len(words)
+    rows = []
+    for log in logs:
+        for k in ALPHABETS:
+            b = payload[(log, k)]
+            rows.append({"table_log": log, "alphabet": "full" if k is None else f"top{k}+esc",
+                         "payload_bytes": b, "ratio": raw / b,
+                         "over_bound_pct": 100 * (b / (bound_bits / 8) - 1)})
+    best = min(rows, key=lambda r: r["payload_bytes"])
+    chosen = None
+    for log in logs:
+        r = min((r for r in rows if r["table_log"] == log), key=lambda r: r["payload_bytes"])
+        if r["payload_bytes"] <= best["payload_bytes"] * (1 + TOLERANCE):
+            chosen = r
+            break
+    return {"codebook": book.name, "raw_bytes": raw, "bound_bytes": bound_bits / 8,
+            "bound_ratio": raw / (bound_bits / 8), "rows": rows, "best": best,
+            "default": chosen, "tolerance_pct": 100 * TOLERANCE,
+            "tensors_with_escape": {("full" if k is None else f"top{k}+esc"): n
+                                    for k, n in escaping.items()}}
+
+
+def bram_table():
+    width = adata.Layout.cast(DecodeEntry).size
+    rows = []
+    for log in range(TABLE_LOG_MIN, TABLE_LOG_MAX + 1):
+        L = 1 << log
+        rows.append({"table_log": log, "entries": L, "entry_bits": width, "bits": L * width,
+                     "dp16kd": -(-L // BRAM_DEPTH)})
+    return rows
+
+
+def targets(r):
+    q, s, z = r["ratio"], r["speed"], r["zipnn"]
+    file_gap = 100 * (q["file_bytes_out"] / q["exp_bound_bytes"] - 1)
+    rows = [
+        ("file ratio >= 1.506", f"{q['file_ratio']:.4f}", q["file_ratio"] >= 1.506),
+        ("BF16 tensors <= 0.1% over the exponent bound", f"{q['exp_bound_gap_pct']:+.3f}%",
+         q["exp_bound_gap_pct"] <= 0.1),
+        ("whole file <= 0.1% over the exponent bound", f"{file_gap:+.3f}%", file_gap <= 0.1),
+    ]
+    if z["installed"]:
+        rows += [("BF16 tensor ratio >= ZipNN's (per tensor)",
+                  f"{q['bf16_ratio']:.4f}/{z['bf16_ratio']:.4f}", q["bf16_ratio"] >= z["bf16_ratio"]),
+                 ("file ratio >= ZipNN's (whole file)",
+                  f"{q['file_ratio']:.4f}/{z['file_ratio']:.4f}", q["file_ratio"] >= z["file_ratio"])]
+    for what in ("compress", "decompress"):
+        wall, cpu = s[f"{what}_mb_s"], s[f"{what}_cpu_mb_s"]
+        rows.append((f"golden {what} >= 50 MB/s (whole file, CPU time)",
+                     f"{cpu:.1f} (wall {wall:.1f})", cpu >= 50))
+    return [{"what": w, "measured": m, "met": bool(ok)} for w, m, ok in rows]
+
+
+# ------------------------------------------------------------------------------------- report
+
+def _print_report(r):
+    m, q, s = r["machine"], r["ratio"], r["speed"]
+    print(f"ansnum golden bench  {r['date']}")
+    print(f"model   {r['model']}")
+    print(f"machine {m['cpu']}, {m['cores']} cores, pinned to core {m['pinned_core']}; "
+          f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}")
+    print()
+    print("1. Ratio (bf16, default options: table log <= "
+          f"{codec.DEFAULT_TABLE_LOG}, {r['options']['states']} states, "
+          f"{r['options']['chunk_pairs']} pairs/chunk)")
+    print(f"   file            {q['file_bytes_in']:>10} -> {q['file_bytes_out']:>10} B  "
+          f"ratio {q['file_ratio']:.4f}  (header, index, padding included)")
+    print(f"   tensors ({q['tensors']:>3})   {q['tensor_raw_bytes']:>10} -> "
+          f"{q['tensor_stored_bytes']:>10} B  ratio {q['tensor_ratio']:.4f}")
+    print(f"   BF16 tensors ({q['bf16_tensors']})  {q['bf16_raw_bytes']:>10} -> "
+          f"{q['bf16_stored_bytes']:>10} B  ratio {q['bf16_ratio']:.4f}")
+    print(f"   bound, one exponent table per tensor, sign+mantissa raw: "
+          f"{q['exp_bound_bytes']:.0f} B  ratio {q['exp_bound_ratio']:.4f}  "
+          f"(BF16 tensors {q['exp_bound_gap_pct']:+.3f}% over it)")
+    print(f"   bound of the chosen code books:                          "
+          f"{q['chosen_bound_bytes']:.0f} B  ratio {q['chosen_bound_ratio']:.4f}  "
+          f"(BF16 tensors {q['chosen_bound_gap_pct']:+.3f}% over it)")
+    print(f"   code books chosen: {q['codebooks_chosen']}; table logs: {q['table_logs_chosen']}")
+    print()
+    print(f"2. Speed in MB/s on one core, best of {r['options']['repeats']} after a warm-up "
+          f"(MB = raw tensor bytes / 1e6);")
+    print("   wall: elapsed time; cpu: CPU time of the process (what the core spent on it, "
+          "so other load on the machine counts less)")
+    print(f"   {'':<38} {'compress':>17} {'decompress':>17}")
+    print(f"   {'':<38} {'wall':>8} {'cpu':>8} {'wall':>8} {'cpu':>8}")
+
+    def line(label, d, c, dd):
+        print(f"   {label:<38} {d[c + '_mb_s']:>8.1f} {d[c + '_cpu_mb_s']:>8.1f} "
+              f"{d[dd + '_mb_s']:>8.1f} {d[dd + '_cpu_mb_s']:>8.1f}")
+    line("golden, whole file (container)", s, "compress", "decompress")
+    line("golden, payloads only (tables built)", s, "kernel_encode", "kernel_decode")
+    z = r["zipnn"]
+    if not z["installed"]:
+        print("   zipnn: not installed")
+    else:
+        line("ZipNN, per BF16 tensor", z, "compress", "decompress")
+        line("ZipNN, whole file", z, "file_compress", "file_decompress")
+    print(f"   load average at the start of the bench: {r['machine']['loadavg']}")
+    print()
+    print("3. ZipNN, same data, same process")
+    if not z["installed"]:
+        print("   zipnn: not installed")
+    else:
+        print(f"   zipnn {z['version']}: {z['mode']}")
+        print(f"   per BF16 tensor  {z['bf16_raw_bytes']:>10} -> {z['bf16_stored_bytes']:>10} B  "
+              f"ratio {z['bf16_ratio']:.4f}   golden {q['bf16_ratio']:.4f}  "
+              f"(round trip {'ok' if z['round_trip_ok'] else 'FAILED'})")
+        print(f"   whole file       {q['file_bytes_in']:>10} -> {z['file_bytes_out']:>10} B  "
+              f"ratio {z['file_ratio']:.4f}   golden {q['file_ratio']:.4f}  "
+              f"(round trip {'ok' if z['file_round_trip_ok'] else 'FAILED'})")
+    print()
+    w = r["sweep"]
+    print(f"4. Ratio of the BF16 tensor payloads (chunk headers included, tables not) against "
+          f"table log and alphabet, code book {w['codebook']}")
+    print(f"   bound (exponent entropy per tensor + 8 raw bits): ratio {w['bound_ratio']:.4f}")
+    names = [("full" if k is None else f"top{k}+esc") for k in ALPHABETS]
+    print("   " + f"{'log':>3} {'L':>5} " + " ".join(f"{n:>18}" for n in names))
+    for log in range(TABLE_LOG_MIN, TABLE_LOG_MAX + 1):
+        cells = []
+        for n in names:
+            row = next(x for x in w["rows"] if x["table_log"] == log and x["alphabet"] == n)
+            cells.append(f"{row['ratio']:.4f} ({row['over_bound_pct']:+.2f}%)")
+        print("   " + f"{log:>3} {1 << log:>5} " + " ".join(f"{c:>18}" for c in cells))
+    print("   (top-k+esc: a tensor with at most k exponents keeps them all, without escape; "
+          "tensors that needed an escape: "
+          + ", ".join(f"{k} {n}" for k, n in w["tensors_with_escape"].items() if k != "full")
+          + f" of {r['ratio']['bf16_tensors']})")
+    b, d = w["best"], w["default"]
+    print(f"   (percent: payload over the bound)  best: table log {b['table_log']}, "
+          f"{b['alphabet']}, ratio {b['ratio']:.4f}")
+    print(f"   hardware default table log: {d['table_log']} ({d['alphabet']}, ratio "
+          f"{d['ratio']:.4f}), the smallest table log whose best alphabet is within "
+          f"{w['tolerance_pct']:.2f}% of the best payload")
+    print()
+    print(f"5. Block RAM per decode table (DP16KD as {BRAM_DEPTH} x {BRAM_WIDTH}; "
+          f"one {r['bram'][0]['entry_bits']}-bit entry per state)")
+    for x in r["bram"]:
+        print(f"   table log {x['table_log']:>2}: {x['entries']:>4} words x {x['entry_bits']} bits = "
+              f"{x['bits']:>6} bits -> {x['dp16kd']} DP16KD")
+    print()
+    print("6. Against the targets")
+    for t in r["targets"]:
+        print(f"   {t['what']:<52} {t['measured']:>22}  {'met' if t['met'] else 'NOT met'}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m golden.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--model", help="bf16 safetensors file (default: all-MiniLM-L6-v2 in bf16)")
+    p.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per figure (best is kept)")
+    args = p.parse_args(argv)
+
+    core = _pin_one_core()
+    path = args.model or str(data.minilm_bf16())
+    with open(path, "rb") as f:
+        buf = f.read()
+    import numba
+    report = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "model": os.path.basename(path),
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "pinned_core": core,
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "numba": numba.__version__, "loadavg": _loadavg()},
+        "options": {"chunk_pairs": codec.DEFAULT_CHUNK_PAIRS, "states": codec.DEFAULT_STATES,
+                    "max_table_log": codec.DEFAULT_TABLE_LOG, "repeats": args.repeats},
+    }
+    t0 = time.perf_counter()
+    index, stored, report["ratio"] = measure_ratio(buf)
+    report["speed"] = measure_speed(buf, index, stored, args.repeats)
+    report["zipnn"] = measure_zipnn(buf, index, args.repeats)
+    report["sweep"] = measure_sweep(buf, index)
+    report["bram"] = bram_table()
+    report["targets"] = targets(report)
+    report["bench_seconds"] = time.perf_counter() - t0
+    _print_report(report)
+    print(f"\n(bench took {report['bench_seconds']:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
