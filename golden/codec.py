@@ -302,8 +302,10 @@ def decode_payload(table, payload, n_pairs):
 
 
 def compress_values(values, candidates, *, max_table_log=DEFAULT_TABLE_LOG,
-                    chunk_pairs=DEFAULT_CHUNK_PAIRS, states=DEFAULT_STATES):
-    """Compress bit patterns with the best of ``candidates`` (code books).
+                    min_table_log=TABLE_LOG_MIN, chunk_pairs=DEFAULT_CHUNK_PAIRS,
+                    states=DEFAULT_STATES):
+    """Compress bit patterns with the best of ``candidates`` (code books), at the best table
+    log in ``min_table_log .. max_table_log``.
 
     Returns ``(table, payload_words, info)`` where ``info`` has the estimate and the entropy
     bound of the chosen code book.
@@ -313,7 +315,7 @@ def compress_values(values, candidates, *, max_table_log=DEFAULT_TABLE_LOG,
     for cb in candidates:
         codes, extras = cb.encode(values)
         codes = codes.astype(np.int64)
-        table, bits = choose_table(cb, codes, max_table_log)
+        table, bits = choose_table(cb, codes, max_table_log, min_table_log)
         if best is None or bits < best[1]:
             best = (table, bits, codes, extras)
     table, bits, codes, extras = best

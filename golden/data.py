@@ -68,7 +68,7 @@ def minilm_bf16():
 
 def bf16_tensors(path):
     """``{name: uint16 bit patterns}`` of the BF16 tensors of a safetensors file."""
+    import ml_dtypes  # noqa: F401 (registers bfloat16 with numpy)
     from safetensors.numpy import load_file
     return {k: np.ascontiguousarray(v).view(np.uint16).ravel()
-            for k, v in load_file(str(path)).items() if v.dtype.itemsize == 2 and
-            v.dtype.kind in "fV" or str(v.dtype) == "bfloat16"}
+            for k, v in load_file(str(path)).items() if str(v.dtype) == "bfloat16"}

@@ -16,7 +16,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 @cocotb.test()
 async def run_batches(dut):
-    spec = json.load(open(os.environ["ANSNUM_BATCHES"]))
+    with open(os.environ["ANSNUM_BATCHES"]) as f:
+        spec = json.load(f)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     dut.load.value = 0

@@ -46,8 +46,8 @@ def stalled(tensors, name, seed):
 
 @pytest.mark.xdist_group("bf16-t12-s2")
 def test_all_bf16_patterns_every_table_log_and_codebook(main_lane):
-    tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=log, chunk_pairs=8192,
-                               name=f"{book.name}/{log}")
+    tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=log, min_table_log=log,
+                               chunk_pairs=8192, name=f"{book.name}/{log}")
                for book in BF16_BOOKS for log in range(8, 13)]
     assert {t.table.table_log for t in tensors} == set(range(8, 13))
     check(main_lane.run(stalled(tensors, "all-bf16", 3), "all-bf16"))
@@ -79,6 +79,7 @@ def test_random_tensors_and_escapes(main_lane):
 def test_real_minilm_tensors(main_lane):
     """Every BF16 tensor of all-MiniLM-L6-v2, cut to its first 40,000 values here
     (``make sim`` runs them whole)."""
+    import ml_dtypes  # noqa: F401 (registers bfloat16 with numpy for safetensors)
     from safetensors.numpy import load_file
     tensors = []
     for name, v in load_file(str(data.minilm_bf16())).items():
