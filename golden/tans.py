@@ -88,12 +88,17 @@ def check_counts(counts, table_log):
 def spread(counts, table_log):
     """Symbol of every state: FSE's spread, step ``L/2 + L/8 + 3`` modulo ``L``."""
     counts = check_counts(counts, table_log)
+    return _spread(counts, table_log)
+
+
+@njit(cache=True, nogil=True)
+def _spread(counts, table_log):
     L = 1 << table_log
     step = (L >> 1) + (L >> 3) + 3
     symbols = np.empty(L, np.int64)
     pos = 0
-    for s, c in enumerate(counts):
-        for _ in range(c):
+    for s in range(len(counts)):
+        for _ in range(counts[s]):
             symbols[pos] = s
             pos = (pos + step) & (L - 1)
     return symbols
@@ -105,15 +110,24 @@ def decode_table(counts, table_log):
     The occurrences of symbol ``s`` in state order stand for ``x = counts[s] .. 2 counts[s]-1``;
     ``nbits = table_log - floor(log2(x))`` and ``base = (x << nbits) - L``.
     """
-    symbols = spread(counts, table_log)
+    counts = check_counts(counts, table_log)
+    return _decode_table(counts, table_log)
+
+
+@njit(cache=True, nogil=True)
+def _decode_table(counts, table_log):
+    symbols = _spread(counts, table_log)
     L = 1 << table_log
-    nxt = np.array(counts, dtype=np.int64)
+    nxt = counts.copy()
     nbits = np.empty(L, np.int64)
     base = np.empty(L, np.int64)
     for u in range(L):
         x = nxt[symbols[u]]
         nxt[symbols[u]] += 1
-        nbits[u] = table_log - (int(x).bit_length() - 1)
+        floor_log2 = 0
+        while (x >> (floor_log2 + 1)) > 0:
+            floor_log2 += 1
+        nbits[u] = table_log - floor_log2
         base[u] = (x << nbits[u]) - L
     return symbols, nbits, base
 
@@ -122,11 +136,19 @@ def encode_table(counts, table_log):
     """``(start, next_state)``: the encoder moves from ``x`` in ``[c, 2c)`` of symbol ``s`` to
     state ``next_state[start[s] + x - c]``, the inverse of :func:`decode_table`."""
     counts = check_counts(counts, table_log)
-    symbols, nbits, base = decode_table(counts, table_log)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return _encode_table(counts, table_log)
+
+
+@njit(cache=True, nogil=True)
+def _encode_table(counts, table_log):
+    symbols = _spread(counts, table_log)
+    start = np.zeros(len(counts), np.int64)
+    for s in range(1, len(counts)):
+        start[s] = start[s - 1] + counts[s - 1]
     nxt = np.empty(1 << table_log, np.int64)
     seen = np.zeros(len(counts), np.int64)
-    for u, s in enumerate(symbols):  # states of s in increasing order have x = c, c+1, ...
+    for u in range(len(symbols)):  # states of s in increasing order have x = c, c+1, ...
+        s = symbols[u]
         nxt[start[s] + seen[s]] = u
         seen[s] += 1
     return start, nxt

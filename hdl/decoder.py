@@ -65,7 +65,7 @@ class TansDecoder(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, *, table_log_max=12, states=2, extra_max=16):
+    def __init__(self, *, table_log_max=10, states=2, extra_max=16):
         if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
             raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
                              f"not {table_log_max}")

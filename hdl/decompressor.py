@@ -42,7 +42,7 @@ class Decompressor(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, fmt="bf16", *, table_log_max=12, states=2):
+    def __init__(self, fmt="bf16", *, table_log_max=10, states=2):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         self._fmt = fmt
