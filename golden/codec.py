@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import codebooks, tans
-from .layouts import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
-                      TABLE_LOG_MAX, TABLE_LOG_MIN, pack, pack_int, unpack_int)
+from .layouts import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,
+                      ENC_SYMBOL_BASE, ChunkHeader, DecodeEntry, EncodeCode, EncodeSymbol,
+                      TableConfig, TABLE_LOG_MAX, TABLE_LOG_MIN, pack, pack_int, unpack_int)
 
 __all__ = ["Table", "PayloadError", "choose_table", "encode_payload", "decode_payload",
            "compress_values", "MAX_CHUNK_PAIRS", "DEFAULT_CHUNK_PAIRS", "DEFAULT_STATES",
@@ -109,6 +110,30 @@ class Table:
         config = pack_int(TableConfig, table_log=self.table_log,
                           code_bits=self.codebook.code_bits, codebook=self.codebook.ident)
         return np.concatenate([[config], entries]).astype(np.uint32)
+
+    def encoder_image(self):
+        """``(addresses, words)`` for the compressor's table port: the config, the next-state
+        table, the code map (every code of the code book) and the symbol entries."""
+        start, nxt = self.encoder_arrays()
+        counts = np.array(self.counts, np.int64)
+        shift = np.array([self.table_log - (int(c).bit_length() - 1) for c in counts], np.int64)
+        symbols = pack(EncodeSymbol, offset=(start - counts) % (1 << 13), count=counts,
+                       shift=shift)
+        c2s = self.code_to_symbol()
+        widths = self.symbol_widths()
+        n_codes = self.codebook.n_codes
+        valid = c2s >= 0
+        sym = np.where(valid, c2s, 0)
+        escape = valid & (sym == len(self.codes))
+        code_words = pack(EncodeCode, symbol=sym, escape=escape,
+                          width=np.where(valid, widths[sym], 0), valid=valid)
+        config = pack_int(TableConfig, table_log=self.table_log,
+                          code_bits=self.codebook.code_bits, codebook=self.codebook.ident)
+        addrs = np.concatenate([[0], ENC_NEXT_BASE + np.arange(len(nxt)),
+                                ENC_CODE_BASE + np.arange(n_codes),
+                                ENC_SYMBOL_BASE + np.arange(len(counts))])
+        words = np.concatenate([[config], nxt, code_words, symbols])
+        return addrs.astype(np.int64), words.astype(np.uint32)
 
     def to_json(self):
         return {"codebook": self.codebook.name, "table_log": self.table_log,

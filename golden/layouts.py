@@ -104,3 +104,33 @@ def unpack_int(layout, value):
     """Split one Python integer into a dict of its fields (Python integers)."""
     return {name: (int(value) >> offset) & ((1 << width) - 1)
             for name, (offset, width) in _fields(layout).items()}
+
+
+# --- the compressor's table port (hdl/compressor.py); see golden.codec.Table.encoder_image ---
+
+#: Address of the first next-state entry (``ENC_NEXT_BASE + i`` holds ``next_state[i]``).
+ENC_NEXT_BASE = 1
+#: Address of the code map (``ENC_CODE_BASE + code`` holds the :class:`EncodeCode` of a code).
+ENC_CODE_BASE = ENC_NEXT_BASE + (1 << TABLE_LOG_MAX)
+#: Address of the symbol entries (``ENC_SYMBOL_BASE + s`` holds the :class:`EncodeSymbol` of s).
+ENC_SYMBOL_BASE = ENC_CODE_BASE + 512
+
+
+class EncodeCode(data.Struct):
+    """How the encoder codes one code: its symbol, and the extra bits that follow it."""
+    symbol:  10  # symbol index (the escape symbol for codes without a symbol of their own)
+    escape:   1  # the code travels in the escape's extra bits (raw = code | extra << code_bits)
+    width:    6  # extra bits written after the symbol (for an escape: code_bits + its width)
+    valid:    1  # the table can code this code (0: a coding error)
+
+
+class EncodeSymbol(data.Struct):
+    """One symbol's encoding parameters (see golden.tans.encode_chunk).
+
+    From state ``x`` in ``[L, 2L)``: ``nbits = shift - (x < count << shift)``, the low ``nbits``
+    bits of ``x`` are written, and the next state is ``next_state[offset + (x >> nbits)]`` with
+    the addition modulo ``2**13`` (``offset = start - count``).
+    """
+    offset:  13
+    count:   13
+    shift:    4

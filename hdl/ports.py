@@ -38,6 +38,7 @@ class ErrorCode(enum.Enum, shape=4):
     CRC = 6        # body CRC-32 mismatch
     TRUNCATED = 7  # the input's `last` word came before the tensor's last chunk ended
     TRAILING = 8   # words follow the tensor's last chunk before the input's `last`
+    UNCODABLE = 9  # (compressor) a value's code has no symbol in the table
 
 
 class Status(data.Struct):

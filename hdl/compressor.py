@@ -1,0 +1,191 @@
+"""Compressor top and pair classifier: float values in, the golden payload out, byte for byte."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import codebooks
+
+from .chunkbuffer import ChunkBuffer
+from .convert import Value
+from .decompressor import FORMATS
+from .encoder import ChunkMeta, Field, TansEncoder
+from .packer import ChunkFramer, PairPacker
+from .ports import ErrorCode, Status, TableWrite, Word
+
+__all__ = ["PairClassifier", "Compressor"]
+
+
+class PairClassifier(wiring.Component):
+    """A float's bit pattern -> its coding pair under the table's code book (run time).
+
+    The inverse of :class:`~hdl.convert.FloatPacker`: ``*-exp`` code books give code =
+    exponent, extra = sign, mantissa; ``*-sexp`` give code = sign, exponent, extra = mantissa
+    (:meth:`golden.codebooks.FloatCodeBook.encode`). Every bit pattern has a pair. Latency one
+    cycle, one value per clock.
+
+    Members
+    -------
+    values : In(stream.Signature(Value(bits)))
+    pairs : Out(stream.Signature({code, extra, last}))
+    codebook : In(8)
+    supported : Out(1)
+    """
+
+    def __init__(self, exp_bits, man_bits, extra_max):
+        self._books = [b for b in codebooks.CODEBOOKS.values()
+                       if isinstance(b, codebooks.FloatCodeBook)
+                       and (b.exp_bits, b.man_bits) == (exp_bits, man_bits)]
+        self._e, self._m = exp_bits, man_bits
+        super().__init__({
+            "values": In(stream.Signature(Value(1 + exp_bits + man_bits))),
+            "pairs": Out(stream.Signature(data.StructLayout(
+                {"code": 9, "extra": extra_max, "last": 1}))),
+            "codebook": In(8),
+            "supported": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        e, mb = self._e, self._m
+        sign_in_code = Signal()
+        for b in self._books:
+            with m.If(self.codebook == b.ident):
+                m.d.comb += [self.supported.eq(1), sign_in_code.eq(b.sign_in_code)]
+        v = self.values.payload.value
+        sign, exp, man = v[e + mb], v[mb:mb + e], v[:mb]
+        m.d.comb += self.values.ready.eq(~self.pairs.valid | self.pairs.ready)
+        with m.If(self.pairs.ready):
+            m.d.sync += self.pairs.valid.eq(0)
+        with m.If(self.values.valid & self.values.ready):
+            m.d.sync += [
+                self.pairs.valid.eq(1),
+                self.pairs.payload.last.eq(self.values.payload.last),
+                self.pairs.payload.code.eq(Mux(sign_in_code, Cat(exp, sign), exp)),
+                self.pairs.payload.extra.eq(Mux(sign_in_code, man, Cat(man, sign))),
+            ]
+        return m
+
+
+class Compressor(wiring.Component):
+    """Float values in, the tensor's payload out, equal to :func:`golden.codec.encode_payload`
+    word for word (with the same table, ``chunk_pairs`` and ``states``).
+
+    :class:`PairClassifier` -> chunks of ``chunk_pairs`` -> :class:`~hdl.chunkbuffer.ChunkBuffer`
+    (reversed, since tANS is last-in-first-out) -> :class:`~hdl.encoder.TansEncoder` ->
+    :class:`~hdl.chunkbuffer.ChunkBuffer` (back in order) -> :class:`~hdl.packer.PairPacker` ->
+    :class:`~hdl.packer.ChunkFramer` (header with the body's CRC, then the body).
+
+    Write the table (:meth:`golden.codec.Table.encoder_image`) through :attr:`table` while
+    ``status.busy`` is low, then stream the tensor's values with ``last`` on the final one.
+    Throughput: one value per clock sustained, plus ``4 + states`` cycles per chunk. Latency:
+    about ``3 * chunk_pairs`` cycles (a chunk is held twice for reversal and once for its CRC).
+    Errors: a code the table cannot code (UNCODABLE; the tensor's payload is not valid), a
+    code book of another format (CONFIG: values are refused until a valid table is written...
+    they are consumed and dropped). The error holds until the next tensor starts.
+
+    Parameters
+    ----------
+    fmt : str
+        Input format (a key of :data:`~hdl.decompressor.FORMATS`).
+    table_log_max, states : int
+    chunk_pairs : int
+        Pairs per chunk (the golden ``chunk_pairs``).
+    """
+
+    def __init__(self, fmt="bf16", *, table_log_max=10, states=2, chunk_pairs=1024):
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        if not 1 <= chunk_pairs <= 1 << 16:
+            raise ValueError(f"chunk_pairs must be 1 .. 65536, not {chunk_pairs}")
+        self._fmt, self._R, self._S, self._chunk = fmt, table_log_max, states, chunk_pairs
+        e, mb = FORMATS[fmt]
+        self._extra_max = max(e + 1 + mb, mb + 1)
+        super().__init__({
+            "values": In(stream.Signature(Value(1 + e + mb))),
+            "table": In(stream.Signature(TableWrite)),
+            "words": Out(stream.Signature(Word)),
+            "status": Out(Status),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        e, mb = FORMATS[self._fmt]
+        R, S, N, X = self._R, self._S, self._chunk, self._extra_max
+        m.submodules.classifier = cls = PairClassifier(e, mb, X)
+        m.submodules.reverse_pairs = rev1 = ChunkBuffer(
+            data.StructLayout({"code": 9, "extra": X}), N, 1, reverse=True)
+        m.submodules.encoder = enc = TansEncoder(table_log_max=R, states=S, extra_max=X,
+                                                 chunk_max=N)
+        m.submodules.reverse_fields = rev2 = ChunkBuffer(Field(32), N + S, ChunkMeta,
+                                                         reverse=True)
+        m.submodules.packer = pk = PairPacker()
+        body_max = (S * R + N * (R + X) + 31) // 32
+        m.submodules.framer = fr = ChunkFramer(body_max, S)
+
+        busy = Signal()
+        m.d.comb += busy.eq(cls.pairs.valid | rev1.busy | enc.busy | rev2.busy | pk.busy |
+                            fr.busy)
+        m.d.comb += [
+            cls.codebook.eq(enc.config.codebook),
+            fr.config.eq(enc.config),
+            enc.table.payload.eq(self.table.payload),
+            enc.table.valid.eq(self.table.valid & ~busy),
+            self.table.ready.eq(enc.table.ready & ~busy),
+        ]
+
+        # values -> classifier; a pending table write goes first
+        wiring.connect(m, wiring.flipped(self.values), cls.values)
+
+        # pairs -> chunks
+        count = Signal(range(N))
+        p = cls.pairs.payload
+        chunk_end = p.last | (count == N - 1)
+        m.d.comb += [
+            rev1.i.valid.eq(cls.pairs.valid),
+            cls.pairs.ready.eq(rev1.i.ready),
+            rev1.i.payload.item.code.eq(p.code),
+            rev1.i.payload.item.extra.eq(p.extra),
+            rev1.i.payload.last.eq(chunk_end),
+            rev1.i.payload.meta.eq(p.last),
+        ]
+        with m.If(rev1.i.valid & rev1.i.ready):
+            m.d.sync += count.eq(Mux(chunk_end, 0, count + 1))
+
+        # reversed pairs -> encoder (its meta is the tensor's last flag plus the chunk's count)
+        m.d.comb += [
+            enc.pairs.valid.eq(rev1.o.valid),
+            rev1.o.ready.eq(enc.pairs.ready),
+            enc.pairs.payload.item.eq(rev1.o.payload.item),
+            enc.pairs.payload.last.eq(rev1.o.payload.last),
+            enc.pairs.payload.count.eq(rev1.o.payload.count),
+            enc.pairs.payload.meta.tensor_last.eq(rev1.o.payload.meta),
+            enc.pairs.payload.meta.pairs.eq(rev1.o.payload.count),
+        ]
+        wiring.connect(m, enc.fields, rev2.i)
+        m.d.comb += [
+            pk.fields.valid.eq(rev2.o.valid),
+            rev2.o.ready.eq(pk.fields.ready),
+            pk.fields.payload.item.eq(rev2.o.payload.item),
+            pk.fields.payload.last.eq(rev2.o.payload.last),
+            pk.fields.payload.meta.eq(rev2.o.payload.meta),
+        ]
+        wiring.connect(m, pk.words, fr.words)
+        wiring.connect(m, fr.out, wiring.flipped(self.words))
+
+        # status: errors hold until the next tensor's first value
+        error = Signal(ErrorCode)
+        start = self.values.valid & self.values.ready & ~busy
+        with m.If(start):
+            m.d.sync += error.eq(ErrorCode.NONE)
+        m.d.comb += enc.clear.eq(start)
+        with m.If(enc.uncodable & (error == ErrorCode.NONE)):
+            m.d.sync += error.eq(ErrorCode.UNCODABLE)
+        with m.If(self.values.valid & ~cls.supported & (error == ErrorCode.NONE)):
+            m.d.sync += error.eq(ErrorCode.CONFIG)
+        m.d.comb += [
+            self.status.busy.eq(busy),
+            self.status.error.eq(error != ErrorCode.NONE),
+            self.status.code.eq(error),
+        ]
+        return m

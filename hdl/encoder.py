@@ -1,0 +1,202 @@
+"""tANS encoder lane core: coding pairs of a chunk, last first, -> bit fields of the payload."""
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.layouts import (ENC_CODE_BASE, ENC_NEXT_BASE, ENC_SYMBOL_BASE, EncodeCode,
+                            EncodeSymbol, TableConfig, TABLE_LOG_MAX, TABLE_LOG_MIN)
+
+from .ports import TableWrite
+
+__all__ = ["TansEncoder", "Field", "ChunkMeta"]
+
+#: Per-chunk side information carried along the compressor.
+ChunkMeta = data.StructLayout({"tensor_last": 1, "pairs": 19})
+
+
+def Field(width):
+    """A bit field of the payload: ``value`` in its low ``width`` bits."""
+    return data.StructLayout({"value": width, "width": 6})
+
+
+class TansEncoder(wiring.Component):
+    """Encodes the pairs of each chunk in reverse order, as :func:`golden.tans.encode_chunk`.
+
+    Input: a chunk's pairs last first (from a reversing :class:`~hdl.chunkbuffer.ChunkBuffer`),
+    with the chunk's pair count. Output, per pair in that order, one field ``ans | raw << nbits``
+    of ``nbits + width`` bits, then the chunk's final states (state ``S-1`` first, ``table_log``
+    bits each, ``last`` on state 0). Reversed once more, the fields are the chunk body in order.
+
+    The table is written through :attr:`table` while :attr:`busy` is low (see
+    :meth:`golden.codec.Table.encoder_image`). A code the table cannot code raises
+    :attr:`uncodable` (sticky until :attr:`clear`); its pair is coded as the escape symbol's
+    code 0 so the stream keeps its shape, but the tensor is not valid.
+
+    Throughput: one pair per clock, plus ``3 + states`` cycles per chunk. With one state the
+    next-state read is forwarded into the same cycle (a longer path); with two or more it is not.
+
+    Parameters
+    ----------
+    table_log_max : int
+    states : int
+        1, 2 or 4.
+    extra_max : int
+        Widest extra field (an escape's raw code included); ``table_log_max + extra_max <= 32``.
+    chunk_max : int
+        Largest chunk, in pairs.
+    """
+
+    def __init__(self, *, table_log_max=10, states=2, extra_max=16, chunk_max=1024):
+        if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
+            raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
+                             f"not {table_log_max}")
+        if states not in (1, 2, 4):
+            raise ValueError(f"states must be 1, 2 or 4, not {states}")
+        if not 1 <= extra_max <= 32 - table_log_max:
+            raise ValueError(f"extra_max must be 1 .. {32 - table_log_max}, not {extra_max}")
+        self._R, self._S, self._extra_max, self._chunk_max = \
+            table_log_max, states, extra_max, chunk_max
+        super().__init__({
+            "pairs": In(stream.Signature(data.StructLayout({
+                "item": data.StructLayout({"code": 9, "extra": extra_max}),
+                "last": 1, "meta": ChunkMeta, "count": range(chunk_max + 1)}))),
+            "fields": Out(stream.Signature(data.StructLayout({
+                "item": Field(32), "last": 1, "meta": ChunkMeta}))),
+            "table": In(stream.Signature(TableWrite)),
+            "config": Out(TableConfig),
+            "busy": Out(1),
+            "uncodable": Out(1),
+            "clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        R, S = self._R, self._S
+        L = Signal(R + 1)
+        m.d.comb += L.eq(1 << self.config.table_log)
+
+        m.submodules.next_mem = next_mem = memory.Memory(shape=R, depth=1 << R, init=[])
+        m.submodules.code_mem = code_mem = memory.Memory(shape=EncodeCode, depth=512, init=[])
+        m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
+        next_wp, code_wp, sym_wp = next_mem.write_port(), code_mem.write_port(), \
+            sym_mem.write_port()
+        next_rp, code_rp, sym_rp = (mem.read_port(domain="sync")
+                                    for mem in (next_mem, code_mem, sym_mem))
+        m.d.comb += [next_rp.en.eq(0), code_rp.en.eq(0), sym_rp.en.eq(0)]
+
+        # --- table port
+        a, d = self.table.payload.addr, self.table.payload.data
+        m.d.comb += [
+            self.table.ready.eq(~self.busy),
+            next_wp.addr.eq(a - ENC_NEXT_BASE), next_wp.data.eq(d),
+            code_wp.addr.eq(a - ENC_CODE_BASE), code_wp.data.eq(d),
+            sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
+        ]
+        with m.If(self.table.valid & self.table.ready):
+            with m.If(a == 0):
+                m.d.sync += self.config.eq(d)
+            with m.Elif(a < ENC_NEXT_BASE + (1 << R)):
+                m.d.comb += next_wp.en.eq(1)
+            with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
+                m.d.comb += code_wp.en.eq(1)
+            with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
+                m.d.comb += sym_wp.en.eq(1)
+
+        state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
+        state = Array(state_regs)
+
+        # pipeline registers: A (code map read), B (symbol read), C (= output, next-state read)
+        va, vb = Signal(), Signal()
+        a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
+        b_raw, b_width, b_j = Signal(32), Signal(6), Signal(range(S))
+        c_j = Signal(range(S))
+        meta = Signal(ChunkMeta)
+        j_next = Signal(range(S))
+        in_chunk = Signal()
+        out = self.fields
+        advance = ~out.valid | out.ready
+
+        entry_code = code_rp.data
+        entry_sym = sym_rp.data
+
+        with m.If(self.clear):
+            m.d.sync += self.uncodable.eq(0)
+
+        # The state of the pair leaving the output register is updated from its next-state read;
+        # with one state, the pair being coded behind it takes that value forwarded.
+        c_is_pair = Signal()
+        with m.If(out.valid & out.ready & c_is_pair):
+            m.d.sync += state[c_j].eq(next_rp.data)
+        if S == 1:
+            x_state = Mux(out.valid & c_is_pair, next_rp.data, state[b_j])
+        else:
+            x_state = state[b_j]
+        x = Signal(R + 1)
+        m.d.comb += x.eq(L + x_state)
+        threshold = Signal(R + 2)
+        m.d.comb += threshold.eq(entry_sym.count << entry_sym.shift)
+        nbits = Signal(5)
+        m.d.comb += nbits.eq(entry_sym.shift - (x < threshold))
+        ans = Signal(R + 1)
+        m.d.comb += ans.eq(x & ((1 << nbits) - 1))
+        index = Signal(13)
+        m.d.comb += index.eq(entry_sym.offset + (x >> nbits))
+
+        def stages_b_c():
+            """Advance B -> C (code the pair) and A -> B (map the code to its symbol)."""
+            m.d.sync += [out.valid.eq(0), va.eq(0), vb.eq(0), c_is_pair.eq(0)]
+            with m.If(vb):
+                m.d.comb += [next_rp.addr.eq(index), next_rp.en.eq(1)]
+                m.d.sync += [
+                    out.valid.eq(1), c_is_pair.eq(1), c_j.eq(b_j),
+                    out.payload.item.value.eq(ans | (b_raw << nbits)),
+                    out.payload.item.width.eq(nbits + b_width),
+                    out.payload.last.eq(0), out.payload.meta.eq(meta),
+                ]
+            with m.If(va):
+                m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
+                m.d.sync += [
+                    vb.eq(1), b_j.eq(a_j), b_width.eq(entry_code.width),
+                    b_raw.eq(Mux(entry_code.escape,
+                                 a_code | (a_extra << self.config.code_bits), a_extra)),
+                ]
+                with m.If(~entry_code.valid):
+                    m.d.sync += self.uncodable.eq(1)
+
+        with m.FSM(name="fsm") as fsm:
+            with m.State("RUN"):
+                with m.If(advance):
+                    stages_b_c()
+                    m.d.comb += self.pairs.ready.eq(1)
+                    p = self.pairs.payload
+                    with m.If(self.pairs.valid):   # A: a pair comes in
+                        j = Mux(in_chunk, j_next, (p.count - 1) & (S - 1))
+                        m.d.comb += [code_rp.addr.eq(p.item.code), code_rp.en.eq(1)]
+                        m.d.sync += [
+                            va.eq(1), a_code.eq(p.item.code), a_extra.eq(p.item.extra),
+                            a_j.eq(j), j_next.eq(j - 1), in_chunk.eq(~p.last), meta.eq(p.meta),
+                        ]
+                        with m.If(p.last):
+                            m.next = "DRAIN"
+            with m.State("DRAIN"):  # the chunk's first pair (coded last) goes through
+                with m.If(advance):
+                    stages_b_c()
+                    with m.If(~va & ~vb & ~(out.valid & c_is_pair)):
+                        m.d.sync += j_next.eq(S - 1)
+                        m.next = "STATES"
+            with m.State("STATES"):  # final states, S-1 first
+                with m.If(advance):
+                    m.d.sync += [
+                        out.valid.eq(1), c_is_pair.eq(0),
+                        out.payload.item.value.eq(state[j_next]),
+                        out.payload.item.width.eq(self.config.table_log),
+                        out.payload.last.eq(j_next == 0), out.payload.meta.eq(meta),
+                        j_next.eq(j_next - 1),
+                    ]
+                    with m.If(j_next == 0):
+                        m.d.sync += [reg.eq(0) for reg in state_regs]
+                        m.next = "RUN"
+
+        m.d.comb += self.busy.eq(va | vb | out.valid | in_chunk | ~fsm.ongoing("RUN"))
+        return m

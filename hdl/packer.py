@@ -1,0 +1,186 @@
+"""Bit packer and chunk framer: payload fields -> 32-bit words -> chunks with their headers."""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import crc, data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.layouts import CHUNK_MAGIC, ChunkHeader, TableConfig
+
+from .encoder import ChunkMeta, Field
+from .ports import Word
+
+__all__ = ["PairPacker", "ChunkFramer"]
+
+BodyWord = data.StructLayout({"data": 32, "last": 1, "meta": ChunkMeta})
+
+
+class PairPacker(wiring.Component):
+    """Packs bit fields LSB first into 32-bit words (docs/format.md, body bit stream); a chunk's
+    last field is followed by zero padding to a whole word, marked ``last``.
+
+    Throughput: one field (up to 32 bits) per clock; one extra cycle at the end of a chunk
+    when its last field leaves bits in two words. Latency one cycle.
+
+    Members
+    -------
+    fields : In(stream.Signature({item: Field(32), last, meta}))
+    words : Out(stream.Signature(BodyWord))
+    busy : Out(1)
+    """
+
+    def __init__(self):
+        super().__init__({
+            "fields": In(stream.Signature(data.StructLayout(
+                {"item": Field(32), "last": 1, "meta": ChunkMeta}))),
+            "words": Out(stream.Signature(BodyWord)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(64)
+        nacc = Signal(6)
+        flush = Signal()
+        merged = Signal(64)
+        total = Signal(7)
+        f = self.fields.payload
+        m.d.comb += [
+            merged.eq(acc | (f.item.value << nacc)),
+            total.eq(nacc + f.item.width),
+        ]
+        advance = ~self.words.valid | self.words.ready
+        m.d.comb += self.fields.ready.eq(advance & ~flush)
+        with m.If(advance):
+            m.d.sync += self.words.valid.eq(0)
+            with m.If(flush):   # the rest of the chunk's last field, zero padded
+                m.d.sync += [
+                    self.words.valid.eq(1), self.words.payload.data.eq(acc[:32]),
+                    self.words.payload.last.eq(1), acc.eq(0), nacc.eq(0), flush.eq(0),
+                ]
+            with m.Elif(self.fields.valid):
+                m.d.sync += self.words.payload.meta.eq(f.meta)
+                with m.If(total >= 32):
+                    m.d.sync += [
+                        self.words.valid.eq(1), self.words.payload.data.eq(merged[:32]),
+                        self.words.payload.last.eq(f.last & (total == 32)),
+                        acc.eq(merged >> 32), nacc.eq(total - 32),
+                    ]
+                    with m.If(f.last & (total != 32)):
+                        m.d.sync += flush.eq(1)
+                with m.Elif(f.last):
+                    m.d.sync += [
+                        self.words.valid.eq(1), self.words.payload.data.eq(merged[:32]),
+                        self.words.payload.last.eq(1), acc.eq(0), nacc.eq(0),
+                    ]
+                with m.Else():
+                    m.d.sync += [acc.eq(merged), nacc.eq(total)]
+        m.d.comb += self.busy.eq(self.words.valid | flush | (nacc != 0))
+        return m
+
+
+class ChunkFramer(wiring.Component):
+    """Holds a chunk's body words until its CRC is known, then sends the
+    :class:`~golden.layouts.ChunkHeader` and the body. Two slots: one fills while the other
+    drains, so one word per clock is sustained.
+
+    Parameters
+    ----------
+    depth : int
+        Largest body, in words.
+    states : int
+
+    Members
+    -------
+    words : In(stream.Signature(BodyWord))
+    out : Out(stream.Signature(Word))
+        ``last`` on the final word of a tensor's last chunk.
+    config : In(TableConfig)
+    busy : Out(1)
+    """
+
+    def __init__(self, depth, states):
+        self._depth, self._states = depth, states
+        super().__init__({
+            "words": In(stream.Signature(BodyWord)),
+            "out": Out(stream.Signature(Word)),
+            "config": In(TableConfig),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        abits = max(1, (depth - 1).bit_length())
+        m.submodules.mem = mem = memory.Memory(shape=32, depth=2 << abits, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port(domain="sync")
+        m.d.comb += rp.en.eq(0)
+        m.submodules.crc = crc_unit = crc.catalog.CRC32_ISO_HDLC(data_width=32).create()
+
+        full = Array(Signal(name=f"full{k}") for k in range(2))
+        count = Array(Signal(range(depth + 1), name=f"count{k}") for k in range(2))
+        crcs = Array(Signal(32, name=f"crc{k}") for k in range(2))
+        metas = Array(Signal(ChunkMeta, name=f"meta{k}") for k in range(2))
+        w_slot, r_slot = Signal(), Signal()
+        w_addr = Signal(range(depth + 1))
+        pending = Signal()      # the last word is in; its CRC is ready next cycle
+
+        w = self.words.payload
+        m.d.comb += [
+            self.words.ready.eq(~full[w_slot] & ~pending),
+            wp.addr.eq(Cat(w_addr[:abits], w_slot)),
+            wp.data.eq(w.data),
+            crc_unit.data.eq(w.data),
+        ]
+        with m.If(self.words.valid & self.words.ready):
+            m.d.comb += [wp.en.eq(1), crc_unit.valid.eq(1), crc_unit.start.eq(w_addr == 0)]
+            m.d.sync += w_addr.eq(w_addr + 1)
+            with m.If(w.last):
+                m.d.sync += [pending.eq(1), count[w_slot].eq(w_addr + 1),
+                             metas[w_slot].eq(w.meta)]
+        with m.If(pending):
+            m.d.sync += [crcs[w_slot].eq(crc_unit.crc), full[w_slot].eq(1),
+                         w_slot.eq(~w_slot), w_addr.eq(0), pending.eq(0)]
+
+        # read side: three header words, then the body
+        header = Signal(ChunkHeader)
+        meta = metas[r_slot]
+        n = count[r_slot]
+        m.d.comb += [
+            header.pairs_minus_1.eq(meta.pairs - 1),
+            header.table_log_minus_8.eq(self.config.table_log - 8),
+            header.states_log2.eq(self._states.bit_length() - 1),
+            header.last.eq(meta.tensor_last),
+            header.magic.eq(CHUNK_MAGIC),
+            header.body_words.eq(n),
+            header.body_crc.eq(crcs[r_slot]),
+        ]
+        r_pos = Signal(range(depth + 4))
+        from_header = Signal()
+        header_word = Signal(32)
+        advance = ~self.out.valid | self.out.ready
+        m.d.comb += self.out.payload.data.eq(Mux(from_header, header_word, rp.data))
+        with m.If(advance):
+            m.d.sync += self.out.valid.eq(0)
+            with m.If(full[r_slot]):
+                m.d.sync += [self.out.valid.eq(1), r_pos.eq(r_pos + 1)]
+                with m.If(r_pos < 3):
+                    words = header.as_value()
+                    m.d.sync += [
+                        from_header.eq(1), self.out.payload.last.eq(0),
+                        header_word.eq(Mux(r_pos == 0, words[0:32],
+                                           Mux(r_pos == 1, words[32:64], words[64:96]))),
+                    ]
+                with m.Else():
+                    body_index = Signal(range(depth + 4))
+                    m.d.comb += [body_index.eq(r_pos - 3),
+                                 rp.addr.eq(Cat(body_index[:abits], r_slot)), rp.en.eq(1)]
+                    m.d.sync += [from_header.eq(0),
+                                 self.out.payload.last.eq((body_index == n - 1) &
+                                                          meta.tensor_last)]
+                    with m.If(body_index == n - 1):
+                        m.d.sync += [full[r_slot].eq(0), r_slot.eq(~r_slot), r_pos.eq(0)]
+
+        m.d.comb += self.busy.eq(full[0] | full[1] | pending | (w_addr != 0) |
+                                 self.out.valid)
+        return m
