@@ -40,7 +40,7 @@ async def run_batches(dut):
             await RisingEdge(dut.done)
         result = {name: int(getattr(dut, name).value) for name in
                   ("hung", "received", "mismatches", "first_bad", "first_got", "errors", "cycles",
-                   "busy_cycles", "out_cycles")}
+                   "busy_cycles", "out_cycles", "in_first", "in_last", "in_count")}
         result["name"] = batch.get("name", "")
         results.append(result)
         dut._log.info("batch %s: %s", result["name"], result)

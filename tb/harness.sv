@@ -1,13 +1,20 @@
-// Test harness for the decompressor under Verilator: feeds the DUT from vector files at full
-// simulation speed, with random stalls on every stream, and checks every output value in order.
+// Test harness for the decompressor (or, with COMPRESSOR defined, the compressor): feeds
+// the DUT from vector files at full simulation speed, with random stalls on
+// every stream, and checks every output word in order.
 //
-// Commands (cmd file, one 64-bit hex word per line): [31:0] data, [32] last (payload words),
-// [45:33] table address, [46] 1 = table write, 0 = payload word. Expected outputs (exp file,
-// one hex word per line): the DUT's values payload {last, value}. cocotb writes the files, sets
+// Commands (cmd file, one 64-bit hex word per line): [31:0] data, [32] last (the input stream:
+// payload words, or values for the compressor), [45:33] table address, [46] 1 = table write,
+// 0 = input stream. Expected outputs (exp file, one 64-bit hex word per line): the DUT's output
+// payload ({last, value}, or {last, word} for the compressor). cocotb writes the files, sets
 // n_cmd / n_exp and pulses `load`; the harness reads the files, runs, and raises `done`.
 `default_nettype none
 module harness #(
     parameter VALUE_BITS = 16,
+`ifdef COMPRESSOR
+    parameter OUT_BITS = 33,
+`else
+    parameter OUT_BITS = VALUE_BITS + 1,
+`endif
     parameter CMD_DEPTH = 1 << 23,
     parameter EXP_DEPTH = 1 << 24
 ) (
@@ -28,10 +35,13 @@ module harness #(
     output reg  [31:0] errors,       // tensors that ended with status.error
     output reg  [63:0] cycles,
     output reg  [63:0] busy_cycles,  // cycles with status.busy
-    output reg  [63:0] out_cycles    // cycles with an output transfer
+    output reg  [63:0] out_cycles,   // cycles with an output transfer
+    output reg  [63:0] in_first,     // cycle of the first input-stream transfer
+    output reg  [63:0] in_last,      // cycle of the last one
+    output reg  [31:0] in_count      // input-stream transfers
 );
     reg [63:0] cmd_mem [0:CMD_DEPTH-1];
-    reg [31:0] exp_mem [0:EXP_DEPTH-1];
+    reg [63:0] exp_mem [0:EXP_DEPTH-1];
     string cmd_file, exp_file;
     initial begin
         if (!$value$plusargs("cmd=%s", cmd_file)) cmd_file = "cmd.hex";
@@ -45,23 +55,36 @@ module harness #(
     reg [63:0] cmd;
     reg in_valid, out_ready;
 
-    wire        words_ready, table_ready, values_valid;
-    wire [VALUE_BITS:0] values_payload;
+    wire        in_ready, table_ready, out_valid;
+    wire [OUT_BITS-1:0] out_payload;
     wire [5:0]  status;
     wire        is_table = cmd[46];
-    wire        fire_in  = in_valid & (is_table ? table_ready : words_ready);
-    wire        fire_out = values_valid & out_ready;
+    wire        fire_in  = in_valid & (is_table ? table_ready : in_ready);
+    wire        fire_out = out_valid & out_ready;
 
+`ifdef COMPRESSOR
+    ansnum_compressor dut (
+        .clk(clk), .rst(rst),
+        .values__valid(in_valid & ~is_table), .values__ready(in_ready),
+        .values__payload({cmd[32], cmd[VALUE_BITS-1:0]}),
+        .table__valid(in_valid & is_table), .table__ready(table_ready),
+        .table__payload({cmd[31:0], cmd[45:33]}),
+        .words__valid(out_valid), .words__ready(out_ready),
+        .words__payload(out_payload),
+        .status(status)
+    );
+`else
     ansnum_decompressor dut (
         .clk(clk), .rst(rst),
-        .words__valid(in_valid & ~is_table), .words__ready(words_ready),
+        .words__valid(in_valid & ~is_table), .words__ready(in_ready),
         .words__payload(cmd[32:0]),
         .table__valid(in_valid & is_table), .table__ready(table_ready),
         .table__payload({cmd[31:0], cmd[45:33]}),
-        .values__valid(values_valid), .values__ready(out_ready),
-        .values__payload(values_payload),
+        .values__valid(out_valid), .values__ready(out_ready),
+        .values__payload(out_payload),
         .status(status)
     );
+`endif
 
     reg error_q;
     reg [4:0] tail;   // cycles after the last expected value, to catch extra outputs
@@ -76,6 +99,7 @@ module harness #(
             running <= 1; done <= 0; hung <= 0; ci <= 0; ei <= 0; idle <= 0; tail <= 0;
             received <= 0; mismatches <= 0; first_bad <= 32'hFFFFFFFF; errors <= 0;
             cycles <= 0; busy_cycles <= 0; out_cycles <= 0; in_valid <= 0; out_ready <= 0;
+            in_count <= 0; in_first <= 0; in_last <= 0;
             rnd <= seed | 32'h1;
         end else if (running) begin
             cycles <= cycles + 1;
@@ -83,6 +107,11 @@ module harness #(
             error_q <= status[1];
             if (status[1] & ~error_q) errors <= errors + 1;
             // input: valid holds until the transfer; a new command may start after a bubble
+            if (fire_in & ~is_table) begin
+                if (in_count == 0) in_first <= cycles;
+                in_last <= cycles;
+                in_count <= in_count + 1;
+            end
             if (!in_valid || fire_in) begin
                 if (fire_in) ci <= ci + 1;
                 if ((fire_in ? ci + 1 : ci) < n_cmd && rnd[7:0] >= in_stall) begin
@@ -94,11 +123,11 @@ module harness #(
             out_ready <= rnd[15:8] >= out_stall;
             if (fire_out) begin
                 out_cycles <= out_cycles + 1;
-                if (values_payload != exp_mem[ei][VALUE_BITS:0]) begin
+                if (out_payload != exp_mem[ei][OUT_BITS-1:0]) begin
                     mismatches <= mismatches + 1;
                     if (first_bad == 32'hFFFFFFFF) begin
                         first_bad <= ei;
-                        first_got <= values_payload;
+                        first_got <= out_payload[31:0];
                     end
                 end
                 ei <= ei + 1;

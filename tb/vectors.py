@@ -34,10 +34,22 @@ class Tensor:
         return cls(values, table, payload, name)
 
 
-def commands(tensors, value_bits):
-    """``(cmd words, expected words)`` of a list of tensors, in the harness's formats."""
+def commands(tensors, value_bits, compressor=False):
+    """``(cmd words, expected words)`` of a list of tensors, in the harness's formats: for the
+    decompressor table writes + payload words in, values out; for the compressor, encoder table
+    writes + values in, payload words out."""
     cmds, exps = [], []
     for t in tensors:
+        if compressor:
+            addr, image = (a.astype(np.uint64) for a in t.table.encoder_image())
+            cmds.append((np.uint64(1) << np.uint64(46)) | (addr << np.uint64(33)) | image)
+            last = np.zeros(len(t.values), np.uint64)
+            last[-1] = 1
+            cmds.append((last << np.uint64(32)) | t.values.astype(np.uint64))
+            wlast = np.zeros(len(t.payload), np.uint64)
+            wlast[-1] = 1
+            exps.append((wlast << np.uint64(32)) | t.payload.astype(np.uint64))
+            continue
         image = t.table.image().astype(np.uint64)
         addr = np.arange(len(image), dtype=np.uint64)
         cmds.append((np.uint64(1) << np.uint64(46)) | (addr << np.uint64(33)) | image)

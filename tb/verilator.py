@@ -1,12 +1,15 @@
 """Build the decompressor under Verilator (cocotb_tools.runner) and run vector batches on it."""
 
+import fcntl
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from amaranth.back import verilog
 
+from hdl.compressor import Compressor
 from hdl.decompressor import FORMATS, Decompressor
 
 from .vectors import commands, write_hex
@@ -24,26 +27,51 @@ def _verilator_on_path():
         os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-class Harness:
-    """A Verilator build of ``tb/harness.sv`` around one Decompressor configuration.
+@contextmanager
+def _locked(directory):
+    """Only one process (pytest-xdist worker) builds or runs in a build directory at a time."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
-    Builds go to ``build/tb/<fmt>-t<table_log_max>-s<states>/`` and are reused while the
+
+class Harness:
+    """A Verilator build of ``tb/harness.sv`` around one Decompressor (or Compressor, with
+    ``chunk_pairs`` given) configuration.
+
+    Builds go to ``build/tb/<top>-<fmt>-t<table_log_max>-s<states>/`` and are reused while the
     generated Verilog is unchanged.
     """
 
-    def __init__(self, fmt="bf16", table_log_max=12, states=2):
+    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None):
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
+        self.chunk_pairs = chunk_pairs
+        self.compressor = chunk_pairs is not None
         self.value_bits = 1 + sum(FORMATS[fmt])
-        self.dir = ROOT / "build" / "tb" / f"{fmt}-t{table_log_max}-s{states}"
+        top = f"compressor-c{chunk_pairs}" if self.compressor else "decompressor"
+        self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}-s{states}"
 
     def build(self):
+        with _locked(self.dir):
+            return self._build_locked()
+
+    def _build_locked(self):
         from cocotb_tools.runner import get_runner
         _verilator_on_path()
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = verilog.convert(
-            Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states),
-            name="ansnum_decompressor", emit_src=False)
-        dut = self.dir / "ansnum_decompressor.v"
+        if self.compressor:
+            top = Compressor(self.fmt, table_log_max=self.table_log_max, states=self.states,
+                             chunk_pairs=self.chunk_pairs)
+            name = "ansnum_compressor"
+        else:
+            top = Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states)
+            name = "ansnum_decompressor"
+        text = verilog.convert(top, name=name, emit_src=False)
+        dut = self.dir / f"{name}.v"
         if not dut.exists() or dut.read_text() != text:
             dut.write_text(text)
         runner = get_runner("verilator")
@@ -51,15 +79,30 @@ class Harness:
         # so make is told it (a variable in MAKEFLAGS counts as given on make's command line).
         os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") +
                                    " CFG_CXXFLAGS_PCH_I=-include").strip()
-        runner.build(sources=[dut, TB / "harness.sv"], hdl_toplevel="harness",
-                     build_dir=self.dir / "obj", parameters={"VALUE_BITS": self.value_bits},
-                     build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINMISSING",
-                                 "-O3", "--x-assign", "fast", "--x-initial", "fast"],
-                     timescale=("1ns", "1ps"))
+        try:
+            self._build(runner, dut)
+        except RuntimeError:
+            # a build interrupted half-way leaves a precompiled header that breaks the next one
+            shutil.rmtree(self.dir / "obj", ignore_errors=True)
+            self._build(runner, dut)
         self._runner = runner
         return self
 
+    def _build(self, runner, dut):
+        runner.build(sources=[dut, TB / "harness.sv"], hdl_toplevel="harness",
+                     build_dir=self.dir / "obj", parameters={"VALUE_BITS": self.value_bits},
+                     defines={"COMPRESSOR": 1} if self.compressor else {},
+                     build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINMISSING",
+                                 "-O3", "--x-assign", "fast", "--x-initial", "fast",
+                                 # smaller C++ functions and files: less compiler memory
+                                 "--output-split", "20000", "--output-split-cfuncs", "2000"],
+                     timescale=("1ns", "1ps"))
+
     def run(self, batches, name="run"):
+        with _locked(self.dir):
+            return self._run_locked(batches, name)
+
+    def _run_locked(self, batches, name):
         """Run batches: each a dict with ``tensors`` (list of tb.vectors.Tensor) and optional
         ``in_stall``, ``out_stall`` (probability 0..1), ``seed``, ``name``. Returns the
         harness's counters per batch."""
@@ -71,9 +114,9 @@ class Harness:
         spec = {"cmd_path": str(work / "cmd.hex"), "exp_path": str(work / "exp.hex"),
                 "batches": []}
         for i, b in enumerate(batches):
-            cmd, exp = commands(b["tensors"], self.value_bits)
+            cmd, exp = commands(b["tensors"], self.value_bits, self.compressor)
             write_hex(work / f"b{i}.cmd.hex", cmd, 16)
-            write_hex(work / f"b{i}.exp.hex", exp, 8)
+            write_hex(work / f"b{i}.exp.hex", exp, 16)
             spec["batches"].append({
                 "name": b.get("name", str(i)), "cmd": str(work / f"b{i}.cmd.hex"),
                 "exp": str(work / f"b{i}.exp.hex"), "n_cmd": len(cmd), "n_exp": len(exp),

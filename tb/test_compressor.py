@@ -1,0 +1,63 @@
+"""Bit-exact regressions of the RTL compressor under Verilator: its output words equal the
+golden payload (golden.codec.encode_payload at the same chunk size and states), with and
+without random stalls on every stream."""
+
+import json
+
+import numpy as np
+import pytest
+
+from golden import codebooks, data
+
+from .test_decompressor import ALL_BF16, BF16_BOOKS, bf16, check, stalled
+from .verilator import ROOT, Harness
+from .vectors import Tensor
+
+CHUNK = 1024
+
+
+@pytest.fixture(scope="module")
+def compressor():
+    return Harness("bf16", table_log_max=12, states=2, chunk_pairs=CHUNK).build()
+
+
+@pytest.mark.xdist_group("compressor-bf16-t12-s2")
+def test_all_bf16_patterns_every_table_log_and_codebook(compressor):
+    tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=log, min_table_log=log,
+                               chunk_pairs=CHUNK) for book in BF16_BOOKS for log in range(8, 13)]
+    check(compressor.run(stalled(tensors, "all-bf16", 3), "all-bf16"))
+
+
+@pytest.mark.xdist_group("compressor-bf16-t12-s2")
+def test_real_minilm_tensors_and_throughput(compressor):
+    import ml_dtypes  # noqa: F401 (registers bfloat16 with numpy for safetensors)
+    from safetensors.numpy import load_file
+    tensors = []
+    for name, v in load_file(str(data.minilm_bf16())).items():
+        if str(v.dtype) == "bfloat16":
+            x = np.ascontiguousarray(v).view(np.uint16).ravel()[:20000]
+            tensors.append(Tensor.compress(x, BF16_BOOKS, chunk_pairs=CHUNK, name=name))
+    big = bf16(np.random.default_rng(1), 64 * CHUNK, 0.05)
+    results = compressor.run(stalled(tensors, "minilm", 5) +
+                             [{"tensors": [Tensor.compress(big, BF16_BOOKS, chunk_pairs=CHUNK)],
+                               "name": "throughput"}], "minilm")
+    check(results)
+    r = results[-1]
+    rate = r["in_count"] / (r["in_last"] - r["in_first"] + 1)
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / "throughput-compressor.json").write_text(json.dumps(
+        {"pairs_per_clock": rate, "pairs": r["in_count"],
+         "source": "tb/test_compressor.py::test_real_minilm_tensors_and_throughput"}, indent=1))
+    print(f"compressor: sustained {rate:.4f} values per clock (no backpressure)")
+    assert rate >= 0.98
+
+
+@pytest.mark.parametrize("states", [1, 4])
+def test_compressor_other_state_counts(states):
+    lane = Harness("bf16", table_log_max=10, states=states, chunk_pairs=512).build()
+    rng = np.random.default_rng(states)
+    tensors = [Tensor.compress(ALL_BF16, BF16_BOOKS, max_table_log=10, states=states,
+                               chunk_pairs=512),
+               Tensor.compress(bf16(rng, 5000, 0.1), BF16_BOOKS, max_table_log=9,
+                               states=states, chunk_pairs=512)]
+    check(lane.run(stalled(tensors, f"states{states}", 11), "states"))
