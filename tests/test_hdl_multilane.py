@@ -1,0 +1,243 @@
+# amaranth: UnusedElaboratable=no
+"""The multi-lane decompressor in Amaranth's simulator, against the golden model.
+
+Small tensors of several chunks, random stalls on every stream; values and their order are
+compared with the golden model beat by beat. The Verilator layer (tb/test_multilane.py) runs
+all bf16 patterns and measures the rate.
+"""
+
+import random
+
+import numpy as np
+import pytest
+
+from golden import codebooks, codec
+from hdl.multilane import MultiLaneDecompressor
+from hdl.ports import ErrorCode
+
+from streamsim import Job, put
+
+BF16 = codebooks.for_dtype("BF16")
+
+
+def bf16_weights(rng, n, scale=0.05):
+    import ml_dtypes
+    return (rng.standard_normal(n) * scale).astype(ml_dtypes.bfloat16).view(np.uint16)
+
+
+def compress(values, **kw):
+    kw.setdefault("chunk_pairs", 100)
+    kw.setdefault("max_table_log", 9)
+    table, payload, _ = codec.compress_values(values, BF16, **kw)
+    return table, payload
+
+
+def expected(values):
+    last = [0] * len(values)
+    last[-1] = 1
+    return list(zip((int(v) for v in values), last))
+
+
+def run_multilane(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=200_000):
+    """Like streamsim.run_decompressor, for beats of several values: each job gets its values as
+    ``(value, last)`` pairs (``last`` on the final value of a beat with ``last``), its status
+    code, its cycle count, and the counts of its beats."""
+    from amaranth.sim import Simulator
+
+    rng = random.Random(seed)
+    out, counts = [], []
+    done = {"flag": False, "cycle": 0}
+
+    async def producer(ctx):
+        for job in jobs:
+            if job.image is not None:
+                for addr, word in enumerate(job.image):
+                    await put(ctx, dut.table, {"addr": addr, "data": int(word)}, rng, in_stall)
+            start, start_beats, t0 = len(out), len(counts), done["cycle"]
+            for k, word in enumerate(job.payload):
+                await put(ctx, dut.words, {"data": int(word), "last": k == len(job.payload) - 1},
+                          rng, in_stall)
+            quiet = 0
+            while quiet < 6:
+                await ctx.tick()
+                busy, valid = ctx.get(dut.status.busy), ctx.get(dut.values.valid)
+                quiet = quiet + 1 if not busy and not valid else 0
+            job.cycles = done["cycle"] - t0 - 6
+            job.code = ctx.get(dut.status.code)
+            job.values = out[start:]
+            job.beats = counts[start_beats:]
+        done["flag"] = True
+
+    async def consumer(ctx):
+        while True:
+            while rng.random() < out_stall:
+                await ctx.tick()
+            ctx.set(dut.values.ready, 1)
+            while True:
+                _, _, valid, beat = await ctx.tick().sample(dut.values.valid, dut.values.payload)
+                if valid:
+                    break
+            ctx.set(dut.values.ready, 0)
+            n = int(beat.count)
+            counts.append(n)
+            for i in range(n):
+                out.append((int(beat.value[i]), int(beat.last) if i == n - 1 else 0))
+
+    async def clock(ctx):
+        while not done["flag"]:
+            await ctx.tick()
+            done["cycle"] += 1
+            if done["cycle"] > max_cycles:
+                raise TimeoutError("multi-lane decompressor did not finish (hung stream?)")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer, background=True)
+    sim.add_testbench(consumer, background=True)
+    sim.add_testbench(clock)
+    sim.run()
+    return jobs
+
+
+def chunk_starts(table, payload):
+    return [first for first, *_ in codec.walk_chunks(payload, table.table_log)]
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_bit_exact_in_order_with_stalls(lanes):
+    """Tensors of 1 to 9 chunks (50 .. 200 pairs, a short last one), back to back, with a new
+    table each; a table reused; every value and the `last` flag in order."""
+    rng = np.random.default_rng(lanes)
+    jobs, want = [], []
+    for n, chunk, scale in [(1000, 113, 0.05), (130, 200, 1.0), (777, 50, 0.01), (450, 64, 3.0)]:
+        x = bf16_weights(rng, n, scale)
+        table, payload = compress(x, chunk_pairs=chunk)
+        jobs.append(Job(table.image(), payload))
+        want.append(x)
+    jobs.append(Job(None, jobs[-1].payload))
+    want.append(want[-1])
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=64, out_values=64 * lanes)
+    run_multilane(dut, jobs, seed=lanes, in_stall=0.3, out_stall=0.3)
+    for job, x in zip(jobs, want):
+        assert job.code == ErrorCode.NONE
+        assert job.values == expected(x)
+        assert max(job.beats) <= lanes and min(job.beats) >= 1
+
+
+def test_beats_carry_several_values():
+    """Without stalls, 4 lanes give full beats of 4 values except at chunk ends, and the top
+    is faster than one lane (the input word rate, not one value per clock, is the bound)."""
+    rng = np.random.default_rng(5)
+    x = bf16_weights(rng, 3000)
+    table, payload = compress(x, chunk_pairs=200)
+    cycles = {}
+    for lanes in (1, 4):
+        (job,) = run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9),
+                               [Job(table.image(), payload)])
+        assert job.values == expected(x)
+        cycles[lanes] = job.cycles
+    assert job.beats.count(4) >= len(x) // 4 - 15        # 15 chunks: one partial beat each
+    print(f"values per clock: 1 lane {len(x) / cycles[1]:.2f}, 4 lanes {len(x) / cycles[4]:.2f}"
+          f" ({len(payload)} words: {len(x) / len(payload):.2f} values per word)")
+    assert cycles[4] < cycles[1] / 2
+    assert cycles[4] >= len(payload)                      # one word per clock in
+
+
+def _corrupt(payload, table):
+    positions, pos = [], 0
+    for _first, _n, _s, body in codec.walk_chunks(payload, table.table_log):
+        positions.append(pos)
+        pos += 3 + len(body)
+    n = len(positions)
+    p = payload
+    flip = p.copy()
+    flip[positions[2] + 3 + 4] ^= 1 << 9           # chunk 2's body
+    magic = p.copy()
+    magic[positions[1]] ^= 1 << 29                 # chunk 1's magic
+    crc = p.copy()
+    crc[positions[3] + 2] ^= 1                     # chunk 3's CRC field: found after its values
+    garbage = np.random.default_rng(0).integers(0, 1 << 32, 40).astype(np.uint32)
+    return {
+        # name: (payload, allowed codes, (a, b)): the values of chunks before a come out
+        # exactly, none after chunk b - 1; None: every value comes out, then the error
+        "flipped body bit": (flip, None, (2, 3)),
+        "bad magic": (magic, {ErrorCode.MAGIC}, (1, 1)),
+        "bad CRC field": (crc, {ErrorCode.CRC}, (4, 4)),
+        "truncated in a chunk": (p[:-4], {ErrorCode.TRUNCATED}, (n - 1, n)),
+        "truncated at a chunk end": (p[:positions[-1]], {ErrorCode.TRUNCATED}, (n - 1, n - 1)),
+        "trailing words": (np.concatenate([p, p[:5]]), {ErrorCode.TRAILING}, None),
+        "foreign words": (garbage, {ErrorCode.MAGIC}, (0, 0)),
+    }
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("case", ["flipped body bit", "bad magic", "bad CRC field",
+                                  "truncated in a chunk", "truncated at a chunk end",
+                                  "trailing words", "foreign words"])
+def test_bad_chunk_flags_error_and_next_tensor_decodes(case, lanes):
+    rng = np.random.default_rng(2)
+    x = bf16_weights(rng, 600)
+    y = bf16_weights(rng, 300)
+    table, payload = compress(x)
+    table_y, payload_y = compress(y, chunk_pairs=70)
+    bad, codes, span = _corrupt(payload, table)[case]
+    with pytest.raises(codec.PayloadError):          # the golden decoder refuses it too
+        codec.decode_payload(table, bad, len(x))
+    jobs = [Job(table.image(), bad), Job(table_y.image(), payload_y), Job(None, payload_y)]
+    run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=32,
+                                        out_values=32 * lanes),
+                  jobs, seed=9, in_stall=0.2, out_stall=0.3, max_cycles=60_000)
+    assert jobs[0].code != ErrorCode.NONE
+    if codes is not None:
+        assert jobs[0].code in codes
+    got = jobs[0].values
+    if span is None:
+        assert got == expected(x)
+    else:
+        starts = chunk_starts(table, payload) + [len(x)]
+        assert got[:starts[span[0]]] == expected(x)[:starts[span[0]]]
+        assert len(got) <= starts[span[1]]
+        if case != "bad CRC field":                  # (its chunk ends with the tensor's last)
+            assert not any(last for _, last in got)
+    for job in jobs[1:]:
+        assert job.code == ErrorCode.NONE
+        assert job.values == expected(y)
+
+
+def test_next_table_waits_for_all_lanes():
+    """The next tensor's table is sent right behind the payload while the lanes still decode
+    (output stalled): it must not reach a lane before its last chunk is done."""
+    rng = np.random.default_rng(12)
+    a, b = bf16_weights(rng, 800), bf16_weights(rng, 500, 2.0)
+    ta, pa = codec.compress_values(a, [codebooks.get("bf16-sexp")], max_table_log=9,
+                                   chunk_pairs=90)[:2]
+    tb, pb = codec.compress_values(b, [codebooks.get("bf16-exp")], max_table_log=8,
+                                   chunk_pairs=90)[:2]
+    dut = MultiLaneDecompressor(lanes=4, table_log_max=9)
+    jobs = [Job(ta.image(), pa), Job(tb.image(), pb)]
+    run_multilane(dut, jobs, seed=4, out_stall=0.8)
+    assert [j.code for j in jobs] == [ErrorCode.NONE, ErrorCode.NONE]
+    assert jobs[0].values == expected(a)
+    assert jobs[1].values == expected(b)
+
+
+def test_parameter_errors():
+    with pytest.raises(ValueError, match=r"^lanes must be 1 \.\. 16, not 0$"):
+        MultiLaneDecompressor(lanes=0)
+    with pytest.raises(ValueError, match=r"^lanes must be 1 \.\. 16, not 17$"):
+        MultiLaneDecompressor(lanes=17)
+    with pytest.raises(ValueError, match=r"^format must be one of bf16, fp16, fp8e4m3, "
+                                         r"fp8e5m2, not 'fp64'$"):
+        MultiLaneDecompressor("fp64")
+    with pytest.raises(ValueError, match=r"^table_log_max must be 8 \.\. 12, not 13$"):
+        MultiLaneDecompressor(table_log_max=13)
+    with pytest.raises(ValueError, match=r"^states must be 1, 2 or 4, not 3$"):
+        MultiLaneDecompressor(states=3)
+    with pytest.raises(ValueError, match=r"^in_words must be at least 4, not 2$"):
+        MultiLaneDecompressor(in_words=2)
+    with pytest.raises(ValueError, match=r"^out_values must be a multiple of lanes \(4\) and "
+                                         r"at least 8, not 6$"):
+        MultiLaneDecompressor(lanes=4, out_values=6)
+    dut = MultiLaneDecompressor("fp16", lanes=3, table_log_max=11, states=4)
+    assert (dut.fmt, dut.lanes, dut.table_log_max, dut.states) == ("fp16", 3, 11, 4)
+    assert len(dut.values.payload.value) == 3
