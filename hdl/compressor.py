@@ -93,7 +93,7 @@ class Compressor(wiring.Component):
         Pairs per chunk (the golden ``chunk_pairs``).
     """
 
-    def __init__(self, fmt="bf16", *, table_log_max=10, states=2, chunk_pairs=1024):
+    def __init__(self, fmt="bf16", *, table_log_max=10, states=2, chunk_pairs=4096):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         if not 1 <= chunk_pairs <= 1 << 16:

@@ -35,6 +35,8 @@ def main(argv=None):
     p.add_argument("--states", type=int, default=codec.DEFAULT_STATES, choices=(1, 2, 4))
     p.add_argument("--stall", type=float, default=0.0,
                    help="probability of a bubble on input valid and output ready")
+    p.add_argument("--compressor-chunk", type=int, default=4096,
+                   help="chunk size of the RTL compressor (0: do not run the compressor)")
     args = p.parse_args(argv)
 
     from .verilator import Harness
@@ -111,12 +113,61 @@ def main(argv=None):
             total["bytes_in"] += sum(4 * len(t.payload) for t in b)
             total["bytes_raw"] += sum(t.values.nbytes for t in b)
         print(f"  {fmt}: {time.time() - t0:.1f} s in Verilator")
-    print(f"RTL: {total['values']} values checked bit for bit, "
+    print(f"RTL decompressor: {total['values']} values checked bit for bit, "
           f"{total['cycles']} cycles ({total['busy']} decoding), "
           f"{total['values'] / max(1, total['busy']):.4f} pairs per clock per lane, "
           f"payload ratio {total['bytes_raw'] / max(1, total['bytes_in']):.4f}")
+    if args.compressor_chunk:
+        failed |= run_compressor(work, args)
     print("sim: PASS" if not failed else "sim: FAIL")
     return 1 if failed else 0
+
+
+def run_compressor(work, args):
+    """The RTL compressor on the same tensors and tables: its words must equal the golden
+    payload at the compressor's chunk size. Returns True on failure."""
+    from .verilator import Harness
+    failed = False
+    n = args.compressor_chunk
+    for fmt, tensors in work.items():
+        harness = Harness(fmt, table_log_max=args.table_log, states=args.states, chunk_pairs=n)
+        print(f"building {fmt} compressor (table log {args.table_log}, {args.states} states, "
+              f"chunks of {n}) ...")
+        harness.build()
+        jobs = []
+        for t in tensors:
+            codes, extras = t.table.codebook.encode(t.values)
+            payload = codec.encode_payload(t.table, codes, extras, chunk_pairs=n,
+                                           states=args.states)
+            jobs.append(Tensor(t.values, t.table, payload, t.name))
+        batches, cur, n_cmd, n_exp = [], [], 0, 0
+        for t in jobs:
+            c = len(t.values) + len(t.table.encoder_image()[0])
+            if cur and (n_cmd + c > MAX_CMDS or n_exp + len(t.payload) > MAX_VALUES):
+                batches.append(cur)
+                cur, n_cmd, n_exp = [], 0, 0
+            cur.append(t)
+            n_cmd, n_exp = n_cmd + c, n_exp + len(t.payload)
+        batches.append(cur)
+        t0 = time.time()
+        results = harness.run([{"tensors": b, "name": f"{fmt}-compress-{i}",
+                                "in_stall": args.stall, "out_stall": args.stall, "seed": i + 1}
+                               for i, b in enumerate(batches)], "sim-compress")
+        values = words = 0
+        for b, r in zip(batches, results):
+            ok = not r["hung"] and r["errors"] == 0 and r["mismatches"] == 0 \
+                and r["received"] == r["expected"]
+            failed |= not ok
+            values += sum(len(t.values) for t in b)
+            words += r["received"]
+            print(f"  batch {r['name']}: {len(b)} tensors, {r['received']}/{r['expected']} "
+                  f"payload words, {r['mismatches']} mismatches, {r['errors']} errors"
+                  f"{', HUNG' if r['hung'] else ''}, "
+                  f"{r['in_count'] / max(1, r['in_last'] - r['in_first'] + 1):.4f} values "
+                  f"per clock in -> {'OK' if ok else 'FAIL'}")
+        print(f"RTL compressor: {values} values, {words} payload words equal to the golden "
+              f"payload word for word ({time.time() - t0:.1f} s in Verilator)")
+    return failed
 
 
 if __name__ == "__main__":
