@@ -8,6 +8,14 @@
 // payload ({last, value}, or {last, word} for the compressor). cocotb writes the files, sets
 // n_cmd / n_exp and pulses `load`; the harness reads the files, runs, and raises `done`.
 `default_nettype none
+// The modules driven, by name: the Amaranth tops' own Verilog by default; the exported tops'
+// adapters (tb/export_adapter.sv) when tb.verilator.Harness is given exported sources.
+`ifndef DUT_DECOMPRESSOR
+`define DUT_DECOMPRESSOR ansnum_decompressor
+`endif
+`ifndef DUT_COMPRESSOR
+`define DUT_COMPRESSOR ansnum_compressor
+`endif
 module harness #(
     parameter VALUE_BITS = 16,
 `ifdef COMPRESSOR
@@ -63,7 +71,7 @@ module harness #(
     wire        fire_out = out_valid & out_ready;
 
 `ifdef COMPRESSOR
-    ansnum_compressor dut (
+    `DUT_COMPRESSOR dut (
         .clk(clk), .rst(rst),
         .values__valid(in_valid & ~is_table), .values__ready(in_ready),
         .values__payload({cmd[32], cmd[VALUE_BITS-1:0]}),
@@ -74,7 +82,7 @@ module harness #(
         .status(status)
     );
 `else
-    ansnum_decompressor dut (
+    `DUT_DECOMPRESSOR dut (
         .clk(clk), .rst(rst),
         .words__valid(in_valid & ~is_table), .words__ready(in_ready),
         .words__payload(cmd[32:0]),

@@ -45,14 +45,21 @@ class Harness:
 
     Builds go to ``build/tb/<top>-<fmt>-t<table_log_max>-s<states>/`` and are reused while the
     generated Verilog is unchanged.
+
+    With ``exported`` (the path of a file written by :mod:`hdl.export` for this configuration),
+    that file is simulated instead, through ``tb/export_adapter.sv``; its builds go to
+    ``build/tb/export-<top>-...``.
     """
 
-    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None):
+    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None, exported=None):
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
         self.chunk_pairs = chunk_pairs
         self.compressor = chunk_pairs is not None
         self.value_bits = 1 + sum(FORMATS[fmt])
+        self.exported = None if exported is None else Path(exported)
         top = f"compressor-c{chunk_pairs}" if self.compressor else "decompressor"
+        if self.exported is not None:
+            top = f"export-{top}"
         self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}-s{states}"
 
     def build(self):
@@ -63,14 +70,17 @@ class Harness:
         from cocotb_tools.runner import get_runner
         _verilator_on_path()
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.compressor:
-            top = Compressor(self.fmt, table_log_max=self.table_log_max, states=self.states,
-                             chunk_pairs=self.chunk_pairs)
-            name = "ansnum_compressor"
+        name = "ansnum_compressor" if self.compressor else "ansnum_decompressor"
+        if self.exported is not None:
+            text = self.exported.read_text()    # copied, so that an unchanged file is not rebuilt
+        elif self.compressor:
+            text = verilog.convert(
+                Compressor(self.fmt, table_log_max=self.table_log_max, states=self.states,
+                           chunk_pairs=self.chunk_pairs), name=name, emit_src=False)
         else:
-            top = Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states)
-            name = "ansnum_decompressor"
-        text = verilog.convert(top, name=name, emit_src=False)
+            text = verilog.convert(
+                Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states),
+                name=name, emit_src=False)
         dut = self.dir / f"{name}.v"
         if not dut.exists() or dut.read_text() != text:
             dut.write_text(text)
@@ -89,9 +99,15 @@ class Harness:
         return self
 
     def _build(self, runner, dut):
-        runner.build(sources=[dut, TB / "harness.sv"], hdl_toplevel="harness",
+        defines = {"COMPRESSOR": 1} if self.compressor else {}
+        sources = [dut, TB / "harness.sv"]
+        if self.exported is not None:
+            sources.insert(1, TB / "export_adapter.sv")
+            defines["DUT_COMPRESSOR"] = "export_compressor_adapter"
+            defines["DUT_DECOMPRESSOR"] = "export_decompressor_adapter"
+        runner.build(sources=sources, hdl_toplevel="harness",
                      build_dir=self.dir / "obj", parameters={"VALUE_BITS": self.value_bits},
-                     defines={"COMPRESSOR": 1} if self.compressor else {},
+                     defines=defines,
                      build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINMISSING",
                                  "-O3", "--x-assign", "fast", "--x-initial", "fast",
                                  # smaller C++ functions and files: less compiler memory

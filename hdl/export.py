@@ -1,0 +1,469 @@
+"""``make verilog``: one self-contained Verilog file per top, with clean port names, a datasheet
+and an instantiation example.
+
+    python -m hdl.export --top decompressor|compressor [--lanes N] [--fmt bf16] [--table-log 10]
+                         [--states 2] [--chunk-pairs 4096] --out build/verilog
+
+writes ``<out>/ansnum_<top>[_<lanes>l].v`` (module ``ansnum_<top>[_<lanes>l]``, no source
+attributes), ``<stem>.md`` (ports, baked-in parameters, protocol, latency, throughput, error
+codes, resources per FPGA family) and ``<stem>_inst.v`` (an instantiation example).
+"""
+
+import argparse
+import importlib
+import inspect
+import json
+import re
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import layouts
+
+from .compressor import Compressor
+from .decompressor import FORMATS, Decompressor
+from .ports import TABLE_ADDR_BITS, ErrorCode
+
+__all__ = ["AxiStreamTop", "PORT_DESCRIPTIONS", "export", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPS = ("decompressor", "compressor")
+
+#: What each port of an exported top carries; ``{in}``/``{out}`` name the streams' contents.
+PORT_DESCRIPTIONS = {
+    "clk": "clock; every port is synchronous to its rising edge",
+    "rst": "synchronous reset, active high (Amaranth's `sync` domain)",
+    "s_axis_tdata": "input stream: {in}",
+    "s_axis_tvalid": "input stream valid",
+    "s_axis_tready": "input stream ready; a transfer is `tvalid & tready`",
+    "s_axis_tlast": "input stream: marks the tensor's final {in_one}",
+    "m_axis_tdata": "output stream: {out}",
+    "m_axis_tvalid": "output stream valid",
+    "m_axis_tready": "output stream ready (backpressure; may be held low at any time)",
+    "m_axis_tlast": "output stream: marks the tensor's final {out_one}",
+    "m_axis_tkeep": "output stream byte enables: the beat's values fill `m_axis_tdata` from "
+                    "bit 0 up, and `tkeep` marks their bytes (contiguous from byte 0)",
+    "s_table_addr": "table write address (address map below)",
+    "s_table_data": "table write data word",
+    "s_table_valid": "table write valid",
+    "s_table_ready": "table write ready; low while a tensor is in the pipeline",
+    "status_busy": "a tensor is in the pipeline",
+    "status_error": "the current (or last) tensor had an error; held until the next one starts",
+    "status_code": "error code of the current (or last) tensor (table below)",
+}
+
+#: The meaning of each error code (the comments of hdl.ports.ErrorCode), for the datasheet.
+def _error_meanings():
+    text = inspect.getsource(sys.modules[ErrorCode.__module__])
+    out = {}
+    for member in ErrorCode:
+        found = re.search(rf"^\s*{member.name}\s*=\s*\d+\s*(?:#\s*(.*))?$", text, re.M)
+        out[member] = (found.group(1) or "").strip() if found else ""
+    out[ErrorCode.NONE] = out[ErrorCode.NONE] or "no error"
+    return out
+
+
+class AxiStreamTop(wiring.Component):
+    """A decompressor or compressor top with flat AXI-Stream style port names.
+
+    The inner top's ``words`` / ``values`` streams become ``s_axis_*`` (input) and ``m_axis_*``
+    (output), its ``table`` stream ``s_table_*`` and its ``status`` ``status_*``. Nothing is
+    registered: the wrapper adds no latency and no logic.
+
+    Parameters
+    ----------
+    inner : wiring.Component
+        A top with members ``table``, ``status`` and either ``words`` (in) and ``values`` (out),
+        the decompressor, or ``values`` (in) and ``words`` (out), the compressor.
+
+    Members
+    -------
+    s_axis_tdata, s_axis_tvalid, s_axis_tlast : In
+    s_axis_tready : Out(1)
+    m_axis_tdata, m_axis_tvalid, m_axis_tlast : Out
+    m_axis_tready : In(1)
+    m_axis_tkeep : Out(bytes)
+        Only for tops with several values per beat (:mod:`hdl.multilane`).
+    s_table_addr, s_table_data, s_table_valid : In
+    s_table_ready : Out(1)
+    status_busy, status_error : Out(1)
+    status_code : Out(4)
+    """
+
+    def __init__(self, inner):
+        members = inner.signature.members
+        try:
+            if members["words"].flow == In:
+                in_name, out_name = "words", "values"
+            else:
+                in_name, out_name = "values", "words"
+            in_layout = members[in_name].signature.members["payload"].shape
+            out_layout = members[out_name].signature.members["payload"].shape
+            members["table"], members["status"]
+        except KeyError as missing:
+            raise TypeError(f"{type(inner).__name__} has no {missing} port; an exported top "
+                            "needs words, values, table and status") from None
+        self._inner, self._in, self._out = inner, in_name, out_name
+        self._in_bits = data.Layout.cast(in_layout).size - 1       # payload = data + last
+        out_layout = data.Layout.cast(out_layout)
+        # several values per beat (hdl.multilane.Values): `count` of them, from the LSB up
+        self._beat = "count" in dict(out_layout)
+        if self._beat:
+            array = out_layout["value"].shape
+            self._value_bits = data.Layout.cast(array).size // array.length
+            self._out_bits = data.Layout.cast(array).size
+            if self._value_bits % 8:
+                raise TypeError("values per beat need whole bytes for m_axis_tkeep")
+        else:
+            self._out_bits = out_layout.size - 1
+        keep = {"m_axis_tkeep": Out(self._out_bits // 8)} if self._beat else {}
+        super().__init__({
+            "s_axis_tdata": In(self._in_bits),
+            "s_axis_tvalid": In(1),
+            "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(self._out_bits),
+            "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+            **keep,
+            "s_table_addr": In(TABLE_ADDR_BITS),
+            "s_table_data": In(32),
+            "s_table_valid": In(1),
+            "s_table_ready": Out(1),
+            "status_busy": Out(1),
+            "status_error": Out(1),
+            "status_code": Out(ErrorCode.as_shape().width),
+        })
+
+    @property
+    def inner(self):
+        return self._inner
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self._inner
+        i, o = getattr(core, self._in), getattr(core, self._out)
+        # the payloads' data field is `data` (Word) or `value` (Value): the one that is not last
+        i_data = [i.payload[n] for n, _ in data.Layout.cast(i.payload.shape()) if n != "last"][0]
+        if self._beat:
+            o_data = o.payload.value
+            per_value = self._value_bits // 8
+            for byte in range(self._out_bits // 8):
+                m.d.comb += self.m_axis_tkeep[byte].eq(o.payload.count > byte // per_value)
+        else:
+            o_data = [o.payload[n] for n, _ in data.Layout.cast(o.payload.shape())
+                      if n != "last"][0]
+        m.d.comb += [
+            i_data.eq(self.s_axis_tdata),
+            i.payload.last.eq(self.s_axis_tlast),
+            i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(i.ready),
+            self.m_axis_tdata.eq(o_data),
+            self.m_axis_tlast.eq(o.payload.last),
+            self.m_axis_tvalid.eq(o.valid),
+            o.ready.eq(self.m_axis_tready),
+            core.table.payload.addr.eq(self.s_table_addr),
+            core.table.payload.data.eq(self.s_table_data),
+            core.table.valid.eq(self.s_table_valid),
+            self.s_table_ready.eq(core.table.ready),
+            self.status_busy.eq(core.status.busy),
+            self.status_error.eq(core.status.error),
+            self.status_code.eq(core.status.code),
+        ]
+        return m
+
+
+class ExportError(Exception):
+    pass
+
+
+def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=2, chunk_pairs=4096):
+    """The Amaranth top to export."""
+    if top not in TOPS:
+        raise ExportError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
+    if lanes < 1:
+        raise ExportError(f"lanes must be at least 1, not {lanes}")
+    if top == "compressor":
+        if lanes != 1:
+            raise ExportError("the compressor has one lane: --lanes must be 1")
+        return Compressor(fmt, table_log_max=table_log_max, states=states,
+                          chunk_pairs=chunk_pairs)
+    if lanes == 1:
+        return Decompressor(fmt, table_log_max=table_log_max, states=states)
+    try:
+        multilane = importlib.import_module(f"{__package__}.multilane")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}.multilane":
+            raise
+        raise ExportError(f"--lanes {lanes} needs hdl/multilane.py (MultiLaneDecompressor), "
+                          "which does not exist yet; only --lanes 1 exports today") from None
+    return multilane.MultiLaneDecompressor(fmt=fmt, lanes=lanes, table_log_max=table_log_max,
+                                           states=states)
+
+
+def _ports(verilog_text, module):
+    """``[(name, direction, width)]`` of a module's ports, in declaration order."""
+    body = re.search(rf"^module {re.escape(module)}\((.*?)\);(.*?)^endmodule",
+                     verilog_text, re.M | re.S)
+    order = [p.strip() for p in body.group(1).split(",")]
+    decl = {}
+    for d, rng, name in re.findall(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?"
+                                   r"(?:\[(\d+):0\]\s+)?(\w+);", body.group(2), re.M):
+        decl[name] = (d, int(rng) + 1 if rng else 1)
+    return [(name, *decl[name]) for name in order]
+
+
+def _docstring_sentences(cls, words):
+    """The sentences of a class docstring that mention one of ``words``."""
+    doc = inspect.getdoc(cls).split("\nParameters\n")[0]
+    doc = re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).split('.')[-1]}`", doc)
+    doc = re.sub(r"``([^`]*)``", r"`\1`", " ".join(doc.split()))
+    sentences = re.split(r"(?<=[.)])\s+(?=[A-Z])", doc)
+    return [s for s in sentences if any(w in s.lower() for w in words)]
+
+
+def _git(*args):
+    import subprocess
+    r = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def _family(device):
+    return "ECP5" if device.startswith("LFE5") else "iCE40" if device.startswith("iCE40") else \
+        device
+
+
+def _resources(top, lanes, fmt, table_log_max, states):
+    """Markdown lines: the resource figures of this configuration, from build reports if there
+    are any, else from docs/results.md, saying where they come from."""
+    lines = []
+    reports = []
+    for path in sorted((ROOT / "build").glob("*/report.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (r.get("top"), r.get("lanes"), r.get("fmt"), r.get("table_log_max"),
+                r.get("states"), r.get("seed")) == (top, lanes, fmt, table_log_max, states, 1):
+            reports.append((path, r))
+    synth = None
+    synth_path = ROOT / "build" / "synth" / "report.json"
+    if synth_path.exists() and lanes == 1:
+        try:
+            s = json.loads(synth_path.read_text())
+            synth = next((x for x in s["results"] if x.get("top") == top
+                          and x.get("table_log_max") == table_log_max
+                          and x.get("states") == states), None)
+            if synth is not None:
+                synth = (s.get("source"), s.get("flow"), synth)
+        except (OSError, ValueError, KeyError):
+            synth = None
+    if reports or synth:
+        lines += ["| family | device | source | Fmax MHz | LUT4 | carry | FF | block RAM |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+        for path, r in reports:
+            cells = r.get("yosys_cells", {}).get("component", {})
+            ice = "SB_LUT4" in cells
+            lut = cells.get("SB_LUT4" if ice else "LUT4", r.get("lut4"))
+            carry = f"{cells.get('SB_CARRY' if ice else 'CCU2C', '-')} " \
+                f"{'SB_CARRY' if ice else 'CCU2C'}"
+            ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF")) if ice else \
+                cells.get("TRELLIS_FF", r.get("ff"))
+            bram = f"{cells.get('SB_RAM40_4K' if ice else 'DP16KD', r.get('bram'))} " \
+                f"{'SB_RAM40_4K' if ice else 'DP16KD'}"
+            lines.append(f"| {_family(r['device'])} | {r['device']} | "
+                         f"`{path.relative_to(ROOT)}` (commit {r.get('source')}) | "
+                         f"{r.get('fmax_mhz')} | {lut} | {carry} | {ff} | {bram} |")
+        if synth:
+            source, flow, x = synth
+            c = x["cells"]
+            lines.append(f"| ECP5 | (synthesis only) | `build/synth/report.json` (commit {source})"
+                         f" | - | {c['LUT4']} | {c['CCU2C']} CCU2C | {c['TRELLIS_FF']} | "
+                         f"{c['DP16KD']} DP16KD |")
+        lines += ["", "Cells of the component alone (Yosys), the FPGA flow's keep-alive wrapper "
+                  "not counted. Fmax is nextpnr's post-route figure at seed 1 (no PLL; see "
+                  "docs/results.md, FPGA). Figures are of the commit named, not necessarily of "
+                  "this export's."]
+        return lines
+    # no build reports: the tables of docs/results.md
+    results = (ROOT / "docs" / "results.md").read_text()
+    fpga = results.split("## FPGA", 1)[-1]
+    commit = re.search(r"Hardware at commit (\w+)", fpga)
+    rows = []
+    for row in re.findall(r"^\|(.*)\|$", fpga.split("### Place and route", 1)[-1], re.M):
+        cols = [c.strip() for c in row.split("|")]
+        if len(cols) >= 10 and cols[1] == top and cols[2:4] == [str(table_log_max),
+                                                                  str(states)]:
+            rows.append(cols)
+    if not rows or lanes != 1 or fmt != "bf16":
+        return [f"Not measured for this configuration: docs/results.md (FPGA) has no figures "
+                f"for top {top!r}, {lanes} lane(s), {fmt}, table log {table_log_max}, "
+                f"{states} states, and there is no build/*/report.json for it "
+                f"(`python -m fpga.build` makes one)."]
+    lines += ["| family | board | Fmax MHz (seeds) | LUT4 | FF | block RAM | component "
+              "LUT4 + carry / FF |", "|---|---|---|---:|---:|---:|---|"]
+    for cols in rows:
+        family = "iCE40" if "ice" in cols[0].lower() else "ECP5"
+        lines.append(f"| {family} | {cols[0]} | {cols[4]} | {cols[5]} | {cols[6]} | {cols[7]} "
+                     f"| {cols[8]} |")
+    lines += ["", f"From docs/results.md, FPGA section (hardware at commit "
+              f"{commit.group(1) if commit else 'unknown'}): LUT4, FF and block RAM are the whole "
+              "design with the flow's keep-alive wrapper; the last column is the component "
+              "alone."]
+    return lines
+
+
+def _datasheet(stem, top, inner, ports, params):
+    decompressor = top == "decompressor"
+    unit_in, unit_out = ("32-bit payload word", "value") if decompressor else \
+        ("value", "32-bit payload word")
+    fmt = {"in": f"{unit_in}s", "in_one": unit_in, "out": f"{unit_out}s",
+           "out_one": unit_out}
+    lanes = params.get("lanes", 1)
+    if decompressor:
+        fmt["in"] = "the tensor's payload, 32-bit words (golden.codec.encode_payload)"
+        fmt["out"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
+        if lanes > 1:
+            w = 1 + sum(FORMATS[params["fmt"]])
+            fmt["out"] = (f"up to {lanes} {params['fmt']} bit patterns per beat, value i of the "
+                          f"beat in bits [{w}*i +: {w}], in the tensor's order")
+            fmt["out_one"] = "beat (the one holding the final value)"
+    else:
+        fmt["in"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
+        fmt["out"] = "the tensor's payload, 32-bit words, equal to golden.codec.encode_payload"
+    L = ["# " + stem, ""]
+    L += [f"tANS {'decompressor' if decompressor else 'compressor'} of ansnum, exported from "
+          f"`{type(inner).__module__}.{type(inner).__name__}` by `python -m hdl.export` at "
+          f"commit {_git('rev-parse', '--short', 'HEAD') or 'unknown'}"
+          f"{' (with local changes)' if _git('status', '--porcelain', '--', 'hdl') else ''}. "
+          f"File `{stem}.v`, module `{stem}`: one self-contained Verilog-2001 file, no "
+          "vendor primitives (the table memory is inferred).", ""]
+    L += ["## Parameters (baked in)", "", "| parameter | value |", "|---|---|"]
+    L += [f"| {k} | {v} |" for k, v in params.items()]
+    L += ["", "## Ports", "", "| port | direction | width | description |", "|---|---|---:|---|"]
+    for name, direction, width in ports:
+        L.append(f"| {name} | {direction} | {width} | "
+                 f"{PORT_DESCRIPTIONS.get(name, '').format(**fmt)} |")
+    L += ["", "## Protocol", "",
+          "* Streams are AXI-Stream style: a transfer happens on a rising clock edge with "
+          "`tvalid & tready`; the top never lets `tvalid` wait for `tready`, and once `tvalid` "
+          "is up, `tvalid` and `tdata` hold until the transfer. Drive the input streams the "
+          "same way.",
+          "* First write the tensor's table through `s_table_*` (one write per `s_table_valid & "
+          "s_table_ready`), then stream the tensor with `s_axis_tlast` on its final "
+          f"{unit_in}. The output's `m_axis_tlast` marks the final {unit_out}.",
+          "* `s_table_ready` stays low while the previous tensor is in the pipeline, so the "
+          "next table can be offered right after the previous tensor's input."]
+    if decompressor:
+        L += ["* Table words: `golden.codec.Table.image()`, written at addresses 0, 1, 2, ... "
+              "Address 0 is the config word (`golden.layouts.TableConfig`: "
+              + _fields(layouts.TableConfig) + "); address 1 + u is the "
+              "`golden.layouts.DecodeEntry` of state u (" + _fields(layouts.DecodeEntry) + ")."]
+    else:
+        L += ["* Table words: `golden.codec.Table.encoder_image()` returns `(addresses, "
+              "words)`; write each word at its address. Address 0: the config word "
+              f"(`TableConfig`: {_fields(layouts.TableConfig)}); "
+              f"{layouts.ENC_NEXT_BASE} + i: next-state entry i; "
+              f"{layouts.ENC_CODE_BASE} + code: `EncodeCode` ({_fields(layouts.EncodeCode)}); "
+              f"{layouts.ENC_SYMBOL_BASE} + s: `EncodeSymbol` of symbol s "
+              f"({_fields(layouts.EncodeSymbol)}). Address map from `golden/layouts.py`."]
+    L += ["* Bit fields are listed LSB first, `name:bits`.", ""]
+    L += ["## Latency and throughput", "",
+          f"From the docstring of `{type(inner).__name__}`:", ""]
+    L += [f"> {s}" for s in _docstring_sentences(type(inner), ("latency", "throughput",
+                                                               "per clock"))]
+    measured = ROOT / "build" / ("throughput.json" if decompressor
+                                 else "throughput-compressor.json")
+    if measured.exists() and lanes == 1:
+        m = json.loads(measured.read_text())
+        L += ["", f"Measured under Verilator: {m['pairs_per_clock']:.5f} values per clock "
+              f"sustained without backpressure ({m['pairs']} values; `{m['source']}`, file "
+              f"`build/{measured.name}`)."]
+    L += ["", "## Errors", "",
+          "`status_error` rises with the first error of a tensor and `status_code` names it; "
+          "both hold until the next tensor starts. Nothing hangs on bad input: the tensor is "
+          "drained and the next one starts cleanly (see the docstring of "
+          f"`{type(inner).__name__}` for which values still leave).", "", "| status_code | name | meaning |", "|---:|---|---|"]
+    for member, meaning in _error_meanings().items():
+        L.append(f"| {member.value} | {member.name} | {meaning} |")
+    L += ["", "## Resources", ""]
+    L += _resources(top, params.get("lanes", 1), params["fmt"], params["table_log_max"],
+                    params["states"])
+    L += ["", "## Instantiation", "", f"See `{stem}_inst.v`.", ""]
+    return "\n".join(L)
+
+
+def _fields(layout):
+    return ", ".join(f"{n}:{f.width}" for n, f in data.Layout.cast(layout))
+
+
+def _instantiation(stem, ports):
+    width = max(len(n) for n, _, _ in ports)
+    L = [f"// Instantiation example of {stem} (see {stem}.md). Widths as exported.", ""]
+    for name, direction, w in ports:
+        if name in ("clk", "rst"):
+            continue
+        rng = f"[{w - 1}:0] " if w > 1 else ""
+        L.append(f"wire {rng}{name};")
+    L += ["", f"{stem} u_{stem} ("]
+    conns = [f"    .{name.ljust(width)} ({name})" for name, _, _ in ports]
+    L += [",\n".join(conns), ");", ""]
+    return "\n".join(L)
+
+
+def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=2, chunk_pairs=4096):
+    """Write the Verilog, the datasheet and the instantiation example; returns their paths."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    inner = make_inner(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
+                       chunk_pairs=chunk_pairs)
+    stem = f"ansnum_{top}" + (f"_{lanes}l" if lanes > 1 else "")
+    wrapper = AxiStreamTop(inner)
+    text = verilog.convert(wrapper, name=stem, emit_src=False)
+    order = ["clk", "rst", *wrapper.signature.members]
+    ports = sorted(_ports(text, stem), key=lambda p: order.index(p[0]))
+    params = {"fmt": fmt, "table_log_max": table_log_max, "states": states}
+    if top == "decompressor":
+        params["lanes"] = lanes
+    else:
+        params["chunk_pairs"] = chunk_pairs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"verilog": out / f"{stem}.v", "datasheet": out / f"{stem}.md",
+             "instance": out / f"{stem}_inst.v"}
+    paths["verilog"].write_text(text)
+    paths["datasheet"].write_text(_datasheet(stem, top, inner, ports, params))
+    paths["instance"].write_text(_instantiation(stem, ports))
+    return paths
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m hdl.export", description=__doc__.split("\n")[0])
+    p.add_argument("--top", required=True, choices=TOPS)
+    p.add_argument("--lanes", type=int, default=1)
+    p.add_argument("--fmt", default="bf16", choices=list(FORMATS))
+    p.add_argument("--table-log", type=int, default=10,
+                   help=f"largest table log ({layouts.TABLE_LOG_MIN} .. {layouts.TABLE_LOG_MAX})")
+    p.add_argument("--states", type=int, default=2, choices=(1, 2, 4))
+    p.add_argument("--chunk-pairs", type=int, default=4096, help="compressor: pairs per chunk")
+    p.add_argument("--out", default="build/verilog")
+    args = p.parse_args(argv)
+    try:
+        paths = export(args.top, args.out, lanes=args.lanes, fmt=args.fmt,
+                       table_log_max=args.table_log, states=args.states,
+                       chunk_pairs=args.chunk_pairs)
+    except (ExportError, ValueError) as error:
+        print(f"export: error: {error}", file=sys.stderr)
+        return 1
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
