@@ -382,8 +382,9 @@ def _datasheet(stem, top, inner, ports, params):
     if measured.exists() and lanes == 1:
         m = json.loads(measured.read_text())
         L += ["", f"Measured under Verilator: {m['pairs_per_clock']:.5f} values per clock "
-              f"sustained without backpressure ({m['pairs']} values; `{m['source']}`, file "
-              f"`build/{measured.name}`)."]
+              f"sustained without backpressure ({m['pairs']} values; `{m['source']}`, at that "
+              f"test's own table log and chunk size, which may differ from the parameters "
+              f"above; file `build/{measured.name}`)."]
     L += ["", "## Errors", "",
           "`status_error` rises with the first error of a tensor and `status_code` names it; "
           "both hold until the next tensor starts. Nothing hangs on bad input: the tensor is "
