@@ -2,7 +2,9 @@
 
 ``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
 A top with several lanes lives in its own module and is plugged in through :data:`TOPS`: an
-entry ``"module:Class"`` is imported only when built, so the flows run before it exists.
+entry ``"module:Class"`` is imported only when built. ``decompressor`` with ``--lanes`` > 1 (and
+``multilane`` with any ``--lanes``) is :class:`hdl.multilane.MultiLaneDecompressor`: one payload
+stream dealt chunk by chunk to the lanes, values in beats of ``lanes``.
 """
 
 import importlib

@@ -23,8 +23,8 @@ _LAST_BIT = data.Layout.cast(ChunkHeader)["last"].offset
 
 
 def Values(value_bits, width):
-    """Output beat: ``count`` values in ``value[0 .. count-1]``, in tensor order; ``last`` on the
-    beat that holds the tensor's final value."""
+    """Output beat: ``count`` values in ``value[0 .. count-1]``, in tensor order (the slots above
+    are 0); ``last`` on the beat that holds the tensor's final value."""
     return data.StructLayout({
         "value": data.ArrayLayout(value_bits, width),
         "count": range(width + 1),
@@ -52,7 +52,7 @@ def _Ticket(lanes):
         "has_lane": 1,      # 0: no chunk, only ``error`` (words after the tensor's last chunk)
         "first": 1,         # first chunk of a tensor: the collector clears the status
         "last": 1,          # the chunk's header says it is the tensor's last
-        "error": ErrorCode,  # found by the dispatcher (applied after the chunk's values)
+        "error": ErrorCode,  # (no chunk) what the dispatcher found, after the chunks before
     })
 
 
@@ -162,7 +162,7 @@ class _Lane(wiring.Component):
         slot = Signal(range(G + 1))
         m.d.comb += slot.eq(count)
         with m.If(push):
-            m.d.sync += [count.eq(0), final.eq(0)]
+            m.d.sync += [count.eq(0), final.eq(0), buf.eq(0)]   # unused slots leave as 0
             m.d.comb += slot.eq(0)
             with m.If(beat.end):
                 m.d.sync += done.eq(0)
@@ -194,7 +194,7 @@ class MultiLaneDecompressor(wiring.Component):
     tensor's first chunk), into that lane's input FIFO. Every lane decodes each chunk as a
     one-chunk tensor: the dispatcher sets the header's ``last`` bit and the stream's ``last``
     on the chunk's final word, and keeps the header's true ``last`` in a ticket (one per chunk,
-    in payload order). The lane gathers its values into beats of up to ``lanes`` values in an
+    in payload order, sent with the chunk's first word). The lane gathers its values into beats of up to ``lanes`` values in an
     output FIFO; the collector follows the tickets, takes the beats of lane after lane and
     puts the true ``last`` on the tensor's final beat.
 
@@ -349,7 +349,7 @@ class MultiLaneDecompressor(wiring.Component):
         header = Signal(ChunkHeader)
         m.d.comb += header.eq(Cat(word, word, word))
 
-        lane = Signal(range(N))         # lane of the current chunk
+        target = Signal(range(N))       # lane of the current chunk
         first = Signal(init=1)          # the current chunk is the tensor's first
         chunk_last = Signal()           # header `last` of the current chunk
         after_last = Signal()           # the tensor's last chunk has been forwarded
@@ -357,28 +357,42 @@ class MultiLaneDecompressor(wiring.Component):
         ticket = Signal(ticket_layout)
         m.d.comb += [
             tickets.w_data.eq(ticket),
-            ticket.lane.eq(lane),
+            ticket.lane.eq(target),
             ticket.has_lane.eq(1),
             ticket.first.eq(first),
-            ticket.last.eq(chunk_last),
+            ticket.last.eq(header.last),
         ]
 
         def forward(value, last):
             m.d.sync += [fwd_valid.eq(1), fwd.data.eq(value), fwd.last.eq(last),
-                         fwd_lane.eq(lane)]
+                         fwd_lane.eq(target)]
 
-        def end_chunk(*, tensor_ends):
+        def start_chunk():
+            # the ticket leaves with the chunk's first word, so that the collector drains the
+            # lane while the rest of a chunk bigger than the lane's FIFOs comes in
             m.d.comb += tickets.w_en.eq(1)
             m.d.sync += first.eq(0)
-            if tensor_ends is True:
-                m.d.sync += lane.eq(0)
-            else:
-                m.d.sync += lane.eq(lane + 1 if N > 1 else 0)
-                with m.If(lane == N - 1):
-                    m.d.sync += lane.eq(0)
+
+        def next_lane():
+            m.d.sync += target.eq(0 if N == 1 else target + 1)
+            with m.If(target == N - 1):
+                m.d.sync += target.eq(0)
+
+        def tensor_error(code):
+            m.d.comb += [tickets.w_en.eq(1), ticket.has_lane.eq(0), ticket.error.eq(code)]
 
         def end_tensor():
-            m.d.sync += [lane.eq(0), first.eq(1), at_start.eq(1), after_last.eq(0)]
+            m.d.sync += [target.eq(0), first.eq(1), at_start.eq(1), after_last.eq(0)]
+
+        def end_chunk(chunk_words_done):
+            """The chunk's final word (``chunk_words_done``: its header's length is reached)."""
+            with m.If(in_last):
+                with m.If(chunk_words_done & ~chunk_last):  # the payload ends without `last`
+                    tensor_error(ErrorCode.TRUNCATED)
+                end_tensor()
+            with m.Else():
+                next_lane()
+                m.d.sync += after_last.eq(chunk_last)
 
         with m.If(accept):
             m.d.sync += at_start.eq(0)
@@ -387,8 +401,7 @@ class MultiLaneDecompressor(wiring.Component):
             with m.State("HEADER0"):
                 with m.If(accept):
                     with m.If(after_last):          # words after the tensor's last chunk
-                        m.d.comb += [tickets.w_en.eq(1), ticket.has_lane.eq(0),
-                                     ticket.error.eq(ErrorCode.TRAILING)]
+                        tensor_error(ErrorCode.TRAILING)
                         with m.If(in_last):
                             end_tensor()
                         with m.Else():
@@ -396,18 +409,17 @@ class MultiLaneDecompressor(wiring.Component):
                     with m.Elif(header.magic != CHUNK_MAGIC):
                         # cut the chunk here: its lane reports MAGIC; drop the rest unread
                         forward(word, 1)
+                        start_chunk()
                         m.d.comb += ticket.last.eq(0)
-                        end_chunk(tensor_ends=True)
                         with m.If(in_last):
                             end_tensor()
                         with m.Else():
                             m.next = "DROP"
                     with m.Else():
                         forward(word | (1 << _LAST_BIT), in_last)
+                        start_chunk()
                         m.d.sync += chunk_last.eq(header.last)
-                        with m.If(in_last):
-                            m.d.comb += ticket.last.eq(header.last)
-                            end_chunk(tensor_ends=True)
+                        with m.If(in_last):         # (its lane reports TRUNCATED)
                             end_tensor()
                         with m.Else():
                             m.next = "HEADER1"
@@ -416,7 +428,6 @@ class MultiLaneDecompressor(wiring.Component):
                     forward(word, in_last)
                     m.d.sync += body_left.eq(header.body_words)
                     with m.If(in_last):
-                        end_chunk(tensor_ends=True)
                         end_tensor()
                         m.next = "HEADER0"
                     with m.Else():
@@ -426,14 +437,8 @@ class MultiLaneDecompressor(wiring.Component):
                     chunk_end = in_last | (body_left == 0)
                     forward(word, chunk_end)
                     with m.If(chunk_end):
-                        end_chunk(tensor_ends=False)
+                        end_chunk(body_left == 0)
                         m.next = "HEADER0"
-                        with m.If(in_last):
-                            with m.If((body_left == 0) & ~chunk_last):
-                                m.d.comb += ticket.error.eq(ErrorCode.TRUNCATED)
-                            end_tensor()
-                        with m.Else():
-                            m.d.sync += after_last.eq(chunk_last)
                     with m.Else():
                         m.next = "BODY"
             with m.State("BODY"):
@@ -442,14 +447,8 @@ class MultiLaneDecompressor(wiring.Component):
                     forward(word, chunk_end)
                     m.d.sync += body_left.eq(body_left - 1)
                     with m.If(chunk_end):
-                        end_chunk(tensor_ends=False)
+                        end_chunk(body_left == 1)
                         m.next = "HEADER0"
-                        with m.If(in_last):
-                            with m.If((body_left == 1) & ~chunk_last):
-                                m.d.comb += ticket.error.eq(ErrorCode.TRUNCATED)
-                            end_tensor()
-                        with m.Else():
-                            m.d.sync += after_last.eq(chunk_last)
             with m.State("DROP"):
                 with m.If(accept & in_last):
                     end_tensor()
@@ -496,10 +495,7 @@ class MultiLaneDecompressor(wiring.Component):
                 with m.If(cur_beat.end):
                     m.d.comb += tickets.r_en.eq(1)
                     m.d.sync += cleared.eq(0)
-                    with m.If(cur_beat.error != ErrorCode.NONE):
-                        fail(cur_beat.error)
-                    with m.Else():
-                        fail(head.error)
+                    fail(cur_beat.error)
 
         lanes_busy = Cat(lane.busy for lane in lanes).any()
         m.d.comb += [

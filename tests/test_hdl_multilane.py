@@ -124,6 +124,20 @@ def test_bit_exact_in_order_with_stalls(lanes):
         assert max(job.beats) <= lanes and min(job.beats) >= 1
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_chunks_bigger_than_the_lane_buffers(lanes):
+    """A chunk far bigger than its lane's input and output FIFOs still decodes (at about one
+    lane's rate): the collector drains a lane while the rest of its chunk comes in."""
+    rng = np.random.default_rng(8)
+    x = bf16_weights(rng, 1500, 1.0)
+    table, payload = compress(x, chunk_pairs=600)
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=8, out_values=2 * lanes)
+    (job,) = run_multilane(dut, [Job(table.image(), payload)], seed=1, in_stall=0.2,
+                           out_stall=0.2)
+    assert job.code == ErrorCode.NONE
+    assert job.values == expected(x)
+
+
 def test_beats_carry_several_values():
     """Without stalls, 4 lanes give full beats of 4 values except at chunk ends, and the top
     is faster than one lane (the input word rate, not one value per clock, is the bound)."""
@@ -241,3 +255,11 @@ def test_parameter_errors():
     dut = MultiLaneDecompressor("fp16", lanes=3, table_log_max=11, states=4)
     assert (dut.fmt, dut.lanes, dut.table_log_max, dut.states) == ("fp16", 3, 11, 4)
     assert len(dut.values.payload.value) == 3
+
+
+def test_fpga_flow_builds_the_multilane_top():
+    from fpga.tops import make_top
+    top = make_top("decompressor", lanes=4, table_log_max=9)
+    assert isinstance(top, MultiLaneDecompressor)
+    assert (top.lanes, top.table_log_max) == (4, 9)
+    assert make_top("multilane", lanes=1).lanes == 1
