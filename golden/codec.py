@@ -105,7 +105,8 @@ class Table:
         widths = self.symbol_widths()
         is_escape = symbols == len(self.codes)
         codes = np.array(list(self.codes) + [0], np.int64)[symbols]
-        entries = pack(DecodeEntry, base=base, nbits=nbits, width=widths[symbols],
+        entries = pack(DecodeEntry, base=base, nbits=nbits,
+                       total=np.minimum(nbits + widths[symbols], 63),
                        escape=is_escape, code=np.where(is_escape, 0, codes))
         config = pack_int(TableConfig, table_log=self.table_log,
                           code_bits=self.codebook.code_bits, codebook=self.codebook.ident)

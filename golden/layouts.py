@@ -40,11 +40,13 @@ class DecodeEntry(data.Struct):
     """One decode-table entry, as written through the decoder's table port (address 1 + u).
 
     Decoding from state ``u`` emits ``code`` (or, for the escape symbol, a raw code), reads
-    ``nbits`` renormalisation bits ``b`` and ``width`` extra bits, and moves to state ``base + b``.
+    ``total`` bits: ``nbits`` renormalisation bits ``b``, then ``total - nbits`` extra bits, and
+    moves to state ``base + b``. (``total`` rather than the extra width is stored so that the
+    number of bits consumed comes straight out of the table: the decoder's fastest loop.)
     """
     base:    12  # next state before the renormalisation bits are added
     nbits:    4  # renormalisation bits read by this step (0 .. 12)
-    width:    6  # extra bits read by this step (for the escape symbol: raw code + extra)
+    total:    6  # all bits read by this step: nbits + extra width (63: more than any lane reads)
     escape:   1  # this is the escape symbol: the low `code_bits` extra bits are the code
     code:     9  # the code this symbol stands for (0 for the escape symbol)
 

@@ -136,11 +136,18 @@ class TansDecoder(wiring.Component):
             wp.addr.eq(self.table.payload.addr - 1),
             wp.data.eq(self.table.payload.data),
         ]
+        # an entry that reads more extra bits than this lane has room for makes the table bad
+        # (checked here, as it is written, rather than in the decoding loop)
+        table_bad = Signal()
+        written = DecodeEntry(self.table.payload.data)
         with m.If(self.table.valid & self.table.ready):
             with m.If(self.table.payload.addr == 0):
-                m.d.sync += self.config.eq(self.table.payload.data)
+                m.d.sync += [self.config.eq(self.table.payload.data), table_bad.eq(0)]
             with m.Elif(self.table.payload.addr <= (1 << R)):
                 m.d.comb += wp.en.eq(1)
+                with m.If((written.total < written.nbits) |
+                          (written.total - written.nbits > self._extra_max)):
+                    m.d.sync += table_bad.eq(1)
 
         # --- output register
         out_free = ~self.pairs.valid | self.pairs.ready
@@ -152,13 +159,13 @@ class TansDecoder(wiring.Component):
 
         # state fields that the pipeline needs
         nbits = entry.nbits
-        width = entry.width
-        total = Signal(range(max_take + 1))
-        m.d.comb += total.eq(nbits + width)
+        total = entry.total
         rbits = Signal(max_take)
         m.d.comb += rbits.eq(reader.peek & ((1 << nbits) - 1))
         raw = Signal(self._extra_max)
-        m.d.comb += raw.eq((reader.peek >> nbits) & ((1 << width) - 1))
+        m.d.comb += raw.eq((reader.peek & ((1 << total) - 1)) >> nbits)
+        # body_left < 64, so that the overrun check in the decoding loop is a narrow compare
+        near_end = Signal()
         new_state = Signal(R)
         m.d.comb += new_state.eq(entry.base + rbits)
         next_slot = Signal(range(S))
@@ -193,7 +200,7 @@ class TansDecoder(wiring.Component):
                     with m.Elif((header.table_log_minus_8 + 8 != self.config.table_log) |
                                 (self.config.table_log > R) |
                                 (header.states_log2 != (S.bit_length() - 1)) |
-                                ~self.codebook_ok):
+                                ~self.codebook_ok | table_bad):
                         m.d.comb += fail.eq(ErrorCode.CONFIG)
                     with m.Else():
                         m.next = "HEADER1"
@@ -206,7 +213,8 @@ class TansDecoder(wiring.Component):
                 m.d.comb += self.status.busy.eq(1)
                 with m.If(reader.avail >= 32):
                     m.d.comb += reader.take.eq(32)
-                    m.d.sync += body_left.eq(reader.peek[:27] << 5)
+                    m.d.sync += [body_left.eq(reader.peek[:27] << 5),
+                                 near_end.eq(reader.peek[:27] < 2)]
                     with m.If(reader.peek[27:32] != 0):
                         m.d.comb += fail.eq(ErrorCode.CONFIG)
                     with m.Else():
@@ -236,6 +244,7 @@ class TansDecoder(wiring.Component):
                     m.d.sync += [
                         state[slot].eq(reader.peek & ((1 << table_log) - 1)),
                         body_left.eq(body_left - table_log),
+                        near_end.eq(body_left - table_log < 64),
                         slot.eq(next_slot),
                     ]
                     with m.If(slot == S - 1):
@@ -253,9 +262,7 @@ class TansDecoder(wiring.Component):
 
             with m.State("RUN"):
                 m.d.comb += [self.status.busy.eq(1), crc_unit.valid.eq(reader.shifted)]
-                with m.If(width > self._extra_max):
-                    m.d.comb += fail.eq(ErrorCode.CONFIG)
-                with m.Elif(total > body_left):
+                with m.If(near_end & (total > body_left[:7])):
                     m.d.comb += fail.eq(ErrorCode.OVERRUN)
                 with m.Elif((reader.avail >= total) & out_free):
                     m.d.comb += reader.take.eq(total)
@@ -263,6 +270,7 @@ class TansDecoder(wiring.Component):
                         state[slot].eq(new_state),
                         slot.eq(next_slot),
                         body_left.eq(body_left - total),
+                        near_end.eq(body_left - total < 64),
                         pairs_left.eq(pairs_left - 1),
                         self.pairs.valid.eq(1),
                         self.pairs.payload.code.eq(entry.code),

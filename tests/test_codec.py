@@ -140,7 +140,7 @@ def test_table_image(escape):
     np.testing.assert_array_equal(e["nbits"], nbits)
     np.testing.assert_array_equal(e["escape"], symbols == 3)
     np.testing.assert_array_equal(e["code"], np.where(symbols == 3, 0, 120 + symbols))
-    np.testing.assert_array_equal(e["width"], np.where(symbols == 3, 16, 8))
+    np.testing.assert_array_equal(e["total"], nbits + np.where(symbols == 3, 16, 8))
     assert (np.bincount(symbols) == t.counts).all()
 
 

@@ -241,3 +241,22 @@ def test_next_table_waits_for_values_in_flight():
     sim.add_testbench(consumer)
     sim.run()
     assert got == [int(v) for v in a] + [int(v) for v in b]
+
+
+def test_table_wider_than_the_lane_is_a_config_error():
+    """An escape wider than the lane's extra field is refused when the table is written (the
+    check is off the decoding loop), and a good table written after it works."""
+    rng = np.random.default_rng(13)
+    x = bf16_weights(rng, 150)
+    book = codebooks.get("bf16-exp")
+    codes, extras = book.encode(x)
+    hist = np.bincount(codes, minlength=256)
+    top = sorted(np.argsort(-hist)[:4].tolist())
+    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()), 8)
+    wide = codec.Table(book, 8, tuple(top), tuple(int(c) for c in counts), 20)  # > 16 bits
+    wide_payload = codec.encode_payload(wide, codes, extras, chunk_pairs=100)
+    good, good_payload = compress(x, codebooks.for_dtype("BF16"), max_table_log=9)
+    jobs = [Job(wide.image(), wide_payload), Job(good.image(), good_payload)]
+    run_decompressor(Decompressor(table_log_max=10, states=2), jobs, seed=2)
+    assert jobs[0].code == ErrorCode.CONFIG and jobs[0].values == []
+    assert jobs[1].code == ErrorCode.NONE and jobs[1].values == expected(x)
