@@ -24,7 +24,8 @@ module harness #(
     parameter OUT_BITS = VALUE_BITS + 1,
 `endif
     parameter CMD_DEPTH = 1 << 23,
-    parameter EXP_DEPTH = 1 << 24
+    parameter EXP_DEPTH = 1 << 24,
+    parameter EXP_BITS = 64     // width of an expected output (multi-lane: a beat)
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -49,7 +50,7 @@ module harness #(
     output reg  [31:0] in_count      // input-stream transfers
 );
     reg [63:0] cmd_mem [0:CMD_DEPTH-1];
-    reg [63:0] exp_mem [0:EXP_DEPTH-1];
+    reg [EXP_BITS-1:0] exp_mem [0:EXP_DEPTH-1];
     string cmd_file, exp_file;
     initial begin
         if (!$value$plusargs("cmd=%s", cmd_file)) cmd_file = "cmd.hex";

@@ -61,3 +61,34 @@ def commands(tensors, value_bits, compressor=False):
             vlast[-1] = 1
         exps.append((vlast << np.uint64(value_bits)) | t.values.astype(np.uint64))
     return np.concatenate(cmds), np.concatenate(exps)
+
+
+def multilane_beats(tensors, value_bits, lanes):
+    """Expected output beats of a :class:`~hdl.multilane.MultiLaneDecompressor` with ``lanes``
+    lanes, as integers ``value[0] | value[1] << value_bits | ... | count << lanes * value_bits
+    | last << (lanes * value_bits + count bits)``: every chunk's values in beats of ``lanes``,
+    its last beat partial, unused slots 0 (the beats follow from the chunk sizes alone). A
+    tensor without values (a bad payload) expects no beats."""
+    count_bits = lanes.bit_length()
+    beats = []
+    for t in tensors:
+        if len(t.values) == 0:      # a payload that does not decode: no beats expected
+            continue
+        values = [int(v) for v in t.values]
+        chunks = [n for _first, n, _s, _b in codec.walk_chunks(t.payload, t.table.table_log)]
+        pos = 0
+        for k, n in enumerate(chunks):
+            for start in range(pos, pos + n, lanes):
+                group = values[start:min(start + lanes, pos + n)]
+                word = sum(v << (i * value_bits) for i, v in enumerate(group))
+                word |= len(group) << (lanes * value_bits)
+                last = k == len(chunks) - 1 and start + len(group) == pos + n
+                beats.append(word | int(last) << (lanes * value_bits + count_bits))
+            pos += n
+    return beats
+
+
+def write_hex_ints(path, ints, digits):
+    """Python integers of any width as fixed-width hex lines (for beats wider than 64 bits)."""
+    with open(path, "w") as f:
+        f.writelines(f"{v:0{digits}x}\n" for v in ints)

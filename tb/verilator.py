@@ -11,8 +11,9 @@ from amaranth.back import verilog
 
 from hdl.compressor import Compressor
 from hdl.decompressor import FORMATS, Decompressor
+from hdl.multilane import MultiLaneDecompressor
 
-from .vectors import commands, write_hex
+from .vectors import commands, multilane_beats, write_hex, write_hex_ints
 
 __all__ = ["Harness"]
 
@@ -49,9 +50,14 @@ class Harness:
     With ``exported`` (the path of a file written by :mod:`hdl.export` for this configuration),
     that file is simulated instead, through ``tb/export_adapter.sv``; its builds go to
     ``build/tb/export-<top>-...``.
+
+    With ``lanes``, the top is :class:`~hdl.multilane.MultiLaneDecompressor` with that many
+    lanes (builds in ``build/tb/multilane<lanes>-...``); the harness then compares whole output
+    beats (``OUT_BITS`` wide) with :func:`tb.vectors.multilane_beats`.
     """
 
-    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None, exported=None):
+    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None, exported=None,
+                 lanes=None):
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
         self.chunk_pairs = chunk_pairs
         self.compressor = chunk_pairs is not None
@@ -61,6 +67,10 @@ class Harness:
         if self.exported is not None:
             top = f"export-{top}"
         self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}-s{states}"
+        self.lanes = lanes
+        if lanes is not None:    # the multi-lane top: same ports, values in beats
+            self.dir = self.dir.with_name(f"multilane{lanes}-{fmt}-t{table_log_max}"
+                                          f"-s{states}")
 
     def build(self):
         with _locked(self.dir):
@@ -79,7 +89,7 @@ class Harness:
                            chunk_pairs=self.chunk_pairs), name=name, emit_src=False)
         else:
             text = verilog.convert(
-                Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states),
+                self._decompressor(),
                 name=name, emit_src=False)
         dut = self.dir / f"{name}.v"
         if not dut.exists() or dut.read_text() != text:
@@ -106,13 +116,46 @@ class Harness:
             defines["DUT_COMPRESSOR"] = "export_compressor_adapter"
             defines["DUT_DECOMPRESSOR"] = "export_decompressor_adapter"
         runner.build(sources=sources, hdl_toplevel="harness",
-                     build_dir=self.dir / "obj", parameters={"VALUE_BITS": self.value_bits},
+                     build_dir=self.dir / "obj", parameters=self._parameters(),
                      defines=defines,
                      build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINMISSING",
                                  "-O3", "--x-assign", "fast", "--x-initial", "fast",
                                  # smaller C++ functions and files: less compiler memory
                                  "--output-split", "20000", "--output-split-cfuncs", "2000"],
                      timescale=("1ns", "1ps"))
+
+    # --- the multi-lane top (``lanes`` given): MULTILANE outputs are beats of several values
+
+    def _decompressor(self):
+        if self.lanes is None:
+            return Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states)
+        return MultiLaneDecompressor(self.fmt, lanes=self.lanes,
+                                     table_log_max=self.table_log_max, states=self.states)
+
+    @property
+    def out_bits(self):
+        """Width of the harness's output payload (a beat for the multi-lane top)."""
+        if self.lanes is None:
+            return 33 if self.compressor else self.value_bits + 1
+        return self.lanes * self.value_bits + self.lanes.bit_length() + 1
+
+    def _parameters(self):
+        if self.lanes is None:
+            return {"VALUE_BITS": self.value_bits}
+        return {"VALUE_BITS": self.value_bits, "OUT_BITS": self.out_bits,
+                "EXP_BITS": self.out_bits, "EXP_DEPTH": 1 << 21}
+
+    def _commands(self, tensors):
+        cmd, exp = commands(tensors, self.value_bits, self.compressor)
+        if self.lanes is not None:
+            exp = multilane_beats(tensors, self.value_bits, self.lanes)
+        return cmd, exp
+
+    def _write_expected(self, path, exp):
+        if self.lanes is None:
+            write_hex(path, exp, 16)
+        else:
+            write_hex_ints(path, exp, (self.out_bits + 3) // 4)
 
     def run(self, batches, name="run"):
         with _locked(self.dir):
@@ -130,9 +173,9 @@ class Harness:
         spec = {"cmd_path": str(work / "cmd.hex"), "exp_path": str(work / "exp.hex"),
                 "batches": []}
         for i, b in enumerate(batches):
-            cmd, exp = commands(b["tensors"], self.value_bits, self.compressor)
+            cmd, exp = self._commands(b["tensors"])
             write_hex(work / f"b{i}.cmd.hex", cmd, 16)
-            write_hex(work / f"b{i}.exp.hex", exp, 16)
+            self._write_expected(work / f"b{i}.exp.hex", exp)
             spec["batches"].append({
                 "name": b.get("name", str(i)), "cmd": str(work / f"b{i}.cmd.hex"),
                 "exp": str(work / f"b{i}.exp.hex"), "n_cmd": len(cmd), "n_exp": len(exp),

@@ -1,0 +1,128 @@
+"""Bit-exact regressions of the multi-lane decompressor under Verilator, 1, 2, 4 and 8 lanes.
+
+The harness (tb/harness.sv, built with the multi-lane top's beat width) streams golden payloads
+in and compares every output beat (values, count, ``last``) in order with the beats the golden
+values make (tb.vectors.multilane_beats), with and without random stalls on every stream. The
+rate without stalls is printed and written to ``build/throughput-multilane.json``.
+"""
+
+import fcntl
+import json
+
+import numpy as np
+import pytest
+
+from golden import codebooks, codec
+
+from .vectors import Tensor
+from .verilator import ROOT, Harness
+
+ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+BF16_BOOKS = [codebooks.get("bf16-exp"), codebooks.get("bf16-sexp")]
+LANES = [1, 2, 4, 8]
+
+
+def bf16(rng, n, scale):
+    import ml_dtypes
+    return (rng.standard_normal(n) * scale).astype(ml_dtypes.bfloat16).view(np.uint16)
+
+
+def check(results):
+    for r in results:
+        assert not r["hung"], r
+        assert r["errors"] == 0, r
+        assert r["received"] == r["expected"], r
+        assert r["mismatches"] == 0, r
+
+
+def stalled(tensors, name, seed):
+    return [{"tensors": tensors, "name": name},
+            {"tensors": tensors, "name": name + "/stalls", "in_stall": 0.35,
+             "out_stall": 0.35, "seed": seed}]
+
+
+_harnesses = {}
+
+
+def harness(lanes):
+    if lanes not in _harnesses:
+        _harnesses[lanes] = Harness("bf16", table_log_max=10, states=2, lanes=lanes).build()
+    return _harnesses[lanes]
+
+
+@pytest.mark.parametrize("lanes", LANES)
+def test_all_bf16_patterns_and_random_tensors(lanes):
+    """All 65,536 bf16 patterns under both code books (chunks that fit the lane buffers and
+    chunks that do not), and random tensors with random chunk sizes, back to back."""
+    rng = np.random.default_rng(lanes)
+    tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=10, chunk_pairs=chunk,
+                               name=f"all/{book.name}/{chunk}")
+               for book, chunk in zip(BF16_BOOKS, [1024, 5000])]
+    for scale in [1e-3, 0.02, 1.0, 300.0]:
+        x = bf16(rng, int(rng.integers(1, 20000)), scale)
+        tensors.append(Tensor.compress(x, BF16_BOOKS, max_table_log=int(rng.integers(8, 11)),
+                                       chunk_pairs=int(rng.integers(1, 3000))))
+    tensors.append(Tensor.compress(np.full(3000, 0x3F80, np.uint16), BF16_BOOKS,
+                                   chunk_pairs=7))                     # one symbol, tiny chunks
+    assert sum(len(t.values) for t in tensors) > 2 * len(ALL_BF16)
+    check(harness(lanes).run(stalled(tensors, "all-random", 3 + lanes), "all-random"))
+
+
+@pytest.mark.parametrize("lanes", LANES)
+def test_rate_without_stalls(lanes):
+    """bf16 weights (sigma 0.02), chunks of 1024 pairs: values per clock while busy, against
+    the input's bound (values per payload word, at one word per clock)."""
+    rng = np.random.default_rng(0)
+    t = Tensor.compress(bf16(rng, 1 << 17, 0.02), BF16_BOOKS, max_table_log=10,
+                        chunk_pairs=1024, name="weights")
+    (r,) = harness(lanes).run([{"tensors": [t], "name": "rate"}], "rate")
+    check([r])
+    rate = len(t.values) / r["busy_cycles"]
+    bound = len(t.values) / len(t.payload)
+    print(f"{lanes} lanes: {rate:.3f} values per clock (input bound {bound:.3f}, "
+          f"{len(t.values)} values, {r['busy_cycles']} busy cycles)")
+    assert rate <= min(lanes, bound)
+    path = ROOT / "build" / "throughput-multilane.json"
+    path.parent.mkdir(exist_ok=True)
+    with open(ROOT / "build" / ".throughput-multilane.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = json.loads(path.read_text()) if path.exists() else {}
+        table[str(lanes)] = round(rate, 4)
+        table["input_bound"] = round(bound, 4)
+        table["source"] = ("tb/test_multilane.py::test_rate_without_stalls: bf16 weights, "
+                           "sigma 0.02, table log 10, 1024-pair chunks; values per busy clock")
+        path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        # fpga.build reads pairs per clock per lane from build/throughput.json, "<top>-<lanes>"
+        flow = ROOT / "build" / "throughput.json"
+        entries = json.loads(flow.read_text()) if flow.exists() else {}
+        entries[f"decompressor-{lanes}"] = {"pairs_per_clock": rate / lanes,
+                                            "source": "tb/test_multilane.py (total / lanes)"}
+        flow.write_text(json.dumps(entries, indent=1) + "\n")
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_bad_payloads_flag_error_never_hang_and_recover(lanes):
+    rng = np.random.default_rng(9)
+    x = bf16(rng, 6000, 0.05)
+    good = Tensor.compress(x, BF16_BOOKS, max_table_log=10, chunk_pairs=700)
+    p = good.payload
+    flip = p.copy()
+    flip[len(p) // 2] ^= 1 << 7
+    magic = p.copy()
+    magic[0] ^= 0x10000000
+    cases = {"flip": flip, "magic": magic, "truncated": p[:len(p) - 20],
+             "trailing": np.concatenate([p, p[3:9]]),
+             "foreign": rng.integers(0, 1 << 32, 300).astype(np.uint32)}
+    batches = []
+    for name, bad in cases.items():
+        with pytest.raises(codec.PayloadError):
+            codec.decode_payload(good.table, bad, len(x))
+        batches.append({"tensors": [Tensor(np.zeros(0, np.uint16), good.table, bad)],
+                        "name": name, "in_stall": 0.2, "out_stall": 0.2, "seed": 2})
+        batches.append({"tensors": [good], "name": name + "/next", "in_stall": 0.2,
+                        "out_stall": 0.2, "seed": 3})
+    results = harness(lanes).run(batches, "bad")
+    for bad_run, next_run in zip(results[::2], results[1::2]):
+        assert not bad_run["hung"], bad_run
+        assert bad_run["errors"] == 1, bad_run
+        check([next_run])
