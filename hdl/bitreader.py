@@ -66,8 +66,9 @@ class BitReader(wiring.Component):
         count = Signal(range(WINDOW_WORDS + 1))   # valid words in the window
         pos = Signal(5)                             # bits of w0 already consumed
 
+        # avail (= 32 * count - pos) is kept in a register of its own, so that the user's
+        # `avail >= need` decision does not wait for a subtraction
         m.d.comb += [
-            self.avail.eq(count * 32 - pos),
             self.peek.eq((Cat(*w) >> pos)[:self._max_take]),
             self.words.ready.eq((count < WINDOW_WORDS) & ~self.ended),
         ]
@@ -92,12 +93,15 @@ class BitReader(wiring.Component):
                 m.d.sync += w[i].eq(self.words.payload.data)
             with m.Else():
                 m.d.sync += w[i].eq(shifted_w[i])
-        m.d.sync += count.eq(count_after + accept)
+        m.d.sync += [
+            count.eq(count_after + accept),
+            self.avail.eq(self.avail - self.take + Mux(accept, 32, 0)),
+        ]
         with m.If(accept & self.words.payload.last):
             m.d.sync += self.ended.eq(1)
 
         with m.If(self.flush):
-            m.d.sync += [count.eq(0), pos.eq(0)]
+            m.d.sync += [count.eq(0), pos.eq(0), self.avail.eq(0)]
         with m.If(self.restart):
             m.d.sync += self.ended.eq(0)
         return m

@@ -31,7 +31,8 @@ class TansDecoder(wiring.Component):
 
     Throughput: one pair per clock while the input delivers the bits and the output is ready,
     plus per chunk ``3 + states + 3`` cycles of header, initial states and checks.
-    Latency: first pair 8 + ``states`` cycles after the first header word is accepted.
+    Latency: first pair 8 + ``states`` cycles (9 + ``states`` with 2 or more states, whose
+    table entry is registered once more) after the first header word is accepted.
 
     Bad input never hangs the lane: a bad header, a table mismatch, a body that runs out, a CRC
     or final-state mismatch, or a tensor that ends early or late sets :attr:`status` ``.error``
@@ -111,8 +112,14 @@ class TansDecoder(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=DecodeEntry, depth=1 << R, init=[])
         wp = mem.write_port()
         rp = mem.read_port(domain="sync")
-        entry = rp.data
         m.d.comb += rp.en.eq(0)     # (its reset value is 1) the entry holds while stalled
+        # With two or more states the entry is registered once more (the block RAM's output
+        # register) and read one pair ahead, so that no path starts at the RAM's slow output.
+        registered = S >= 2
+        if registered:
+            entry = Signal(DecodeEntry)
+        else:
+            entry = rp.data
 
         # --- registers of the chunk being decoded
         state_regs = [Signal(R, name=f"state{i}") for i in range(S)]
@@ -256,9 +263,13 @@ class TansDecoder(wiring.Component):
 
             with m.State("PRIME"):  # read the entry of the first pair
                 m.d.comb += [self.status.busy.eq(1), rp.addr.eq(state[0]), rp.en.eq(1)]
-                m.next = "RUN"
+                m.next = "PRIME2" if registered else "RUN"
 
-                on_fail()
+            if registered:
+                with m.State("PRIME2"):  # it moves to the entry register; read the second's
+                    m.d.comb += [self.status.busy.eq(1), rp.addr.eq(state[1]), rp.en.eq(1)]
+                    m.d.sync += entry.eq(rp.data)
+                    m.next = "RUN"
 
             with m.State("RUN"):
                 m.d.comb += [self.status.busy.eq(1), crc_unit.valid.eq(reader.shifted)]
@@ -278,11 +289,17 @@ class TansDecoder(wiring.Component):
                         self.pairs.payload.raw.eq(raw),
                         self.pairs.payload.last.eq(chunk_last & (pairs_left == 1)),
                     ]
-                    # the next pair's entry: its state is final unless it is this one (S == 1)
-                    m.d.comb += [
-                        rp.addr.eq(new_state if S == 1 else state[next_slot]),
-                        rp.en.eq(1),
-                    ]
+                    if not registered:
+                        # the next pair's entry: its state is this one's new state (S == 1)
+                        m.d.comb += [rp.addr.eq(new_state), rp.en.eq(1)]
+                    else:
+                        # the next pair's entry moves up; the RAM reads the one after it, whose
+                        # state is this pair's new state (S == 2) or already final (S == 4)
+                        m.d.sync += entry.eq(rp.data)
+                        m.d.comb += [
+                            rp.addr.eq(new_state if S == 2 else state[(slot + 2)[:2]]),
+                            rp.en.eq(1),
+                        ]
                     with m.If(pairs_left == 1):
                         m.next = "PAD"
                 with m.Elif((reader.avail < total) & reader.ended):
