@@ -131,7 +131,7 @@ def test_chunks_bigger_than_the_lane_buffers(lanes):
     rng = np.random.default_rng(8)
     x = bf16_weights(rng, 1500, 1.0)
     table, payload = compress(x, chunk_pairs=600)
-    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=8, out_values=2 * lanes)
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=8, out_values=4 * lanes)
     (job,) = run_multilane(dut, [Job(table.image(), payload)], seed=1, in_stall=0.2,
                            out_stall=0.2)
     assert job.code == ErrorCode.NONE
@@ -250,8 +250,8 @@ def test_parameter_errors():
     with pytest.raises(ValueError, match=r"^in_words must be at least 4, not 2$"):
         MultiLaneDecompressor(in_words=2)
     with pytest.raises(ValueError, match=r"^out_values must be a multiple of lanes \(4\) and "
-                                         r"at least 8, not 6$"):
-        MultiLaneDecompressor(lanes=4, out_values=6)
+                                         r"at least 16, not 12$"):
+        MultiLaneDecompressor(lanes=4, out_values=12)
     dut = MultiLaneDecompressor("fp16", lanes=3, table_log_max=11, states=4)
     assert (dut.fmt, dut.lanes, dut.table_log_max, dut.states) == ("fp16", 3, 11, 4)
     assert len(dut.values.payload.value) == 3
