@@ -23,7 +23,7 @@ module harness #(
 `else
     parameter OUT_BITS = VALUE_BITS + 1,
 `endif
-    parameter CMD_DEPTH = 1 << 23,
+    parameter CMD_DEPTH = 1 << 24,
     parameter EXP_DEPTH = 1 << 24,
     parameter EXP_BITS = 64     // width of an expected output (multi-lane: a beat)
 ) (

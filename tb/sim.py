@@ -23,7 +23,7 @@ from .vectors import Tensor
 #: safetensors dtype -> RTL output format
 RTL_FORMATS = {"BF16": "bf16", "F16": "fp16", "F8_E4M3": "fp8e4m3", "F8_E5M2": "fp8e5m2"}
 #: harness capacity per batch (tb/harness.sv CMD_DEPTH, EXP_DEPTH)
-MAX_CMDS, MAX_VALUES = 1 << 23, 1 << 24
+MAX_CMDS, MAX_VALUES = 1 << 24, 1 << 24
 
 
 def main(argv=None):
@@ -88,6 +88,10 @@ def main(argv=None):
         batches, cur, n_cmd, n_val = [], [], 0, 0
         for t in tensors:
             c = len(t.payload) + len(t.table.image())
+            if c > MAX_CMDS or len(t.values) > MAX_VALUES:
+                print(f"sim: error: tensor {t.name} ({len(t.values)} values) is larger than the "
+                      f"harness holds ({MAX_VALUES} values per run)", file=sys.stderr)
+                return 1
             if cur and (n_cmd + c > MAX_CMDS or n_val + len(t.values) > MAX_VALUES):
                 batches.append(cur)
                 cur, n_cmd, n_val = [], 0, 0
@@ -143,6 +147,10 @@ def run_compressor(work, args):
         batches, cur, n_cmd, n_exp = [], [], 0, 0
         for t in jobs:
             c = len(t.values) + len(t.table.encoder_image()[0])
+            if c > MAX_CMDS or len(t.payload) > MAX_VALUES:
+                print(f"sim: error: tensor {t.name} ({len(t.values)} values) is larger than the "
+                      f"harness holds ({MAX_CMDS} inputs per run)", file=sys.stderr)
+                return True
             if cur and (n_cmd + c > MAX_CMDS or n_exp + len(t.payload) > MAX_VALUES):
                 batches.append(cur)
                 cur, n_cmd, n_exp = [], 0, 0
