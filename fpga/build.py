@@ -87,7 +87,17 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=2, seed=1, freq=N
 
 
 def _pairs_per_clock(top, lanes):
-    path = Path("build/throughput.json")
+    """Pairs (values) per clock of the whole top, as a Verilator test bench measured it:
+    build/throughput-multilane.json (per lane count) for several lanes, build/throughput.json
+    (one lane) otherwise, build/throughput-compressor.json for the compressor."""
+    if top == "decompressor" and lanes > 1:
+        path = Path("build/throughput-multilane.json")
+        if not path.exists():
+            return None
+        rate = json.loads(path.read_text()).get(str(lanes))
+        return rate / lanes if isinstance(rate, (int, float)) else None
+    path = Path("build/throughput-compressor.json" if top == "compressor"
+                else "build/throughput.json")
     if not path.exists():
         return None
     data = json.loads(path.read_text())

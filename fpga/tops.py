@@ -33,10 +33,18 @@ def _decompressor(*, lanes, fmt, table_log_max, states):
     return Decompressor(fmt, table_log_max=table_log_max, states=states)
 
 
+def _compressor(*, lanes, fmt, table_log_max, states):
+    from hdl.compressor import Compressor
+    if lanes != 1:
+        raise TopError("the compressor has one encoder lane so far: --lanes must be 1")
+    return Compressor(fmt, table_log_max=table_log_max, states=states)
+
+
 #: name -> factory(lanes=, fmt=, table_log_max=, states=) or "module:Class" (called the same way).
 TOPS = {
     "decoder": _decoder,
     "decompressor": _decompressor,
+    "compressor": _compressor,
     "multilane": "hdl.multilane:MultiLaneDecompressor",
 }
 
