@@ -8,12 +8,12 @@ from golden import codebooks
 
 from .chunkbuffer import ChunkBuffer
 from .convert import Value
-from .decompressor import FORMATS
+from .decompressor import FORMATS, INT_FORMATS, _check_format, extra_max, value_bits
 from .encoder import ChunkMeta, Field, TansEncoder
 from .packer import ChunkFramer, PairPacker
 from .ports import ErrorCode, Status, TableWrite, Word
 
-__all__ = ["PairClassifier", "Compressor"]
+__all__ = ["PairClassifier", "IntClassifier", "Compressor"]
 
 
 class PairClassifier(wiring.Component):
@@ -67,6 +67,62 @@ class PairClassifier(wiring.Component):
         return m
 
 
+class IntClassifier(wiring.Component):
+    """A ``bits``-bit two's complement integer -> its magnitude-class pair (JPEG style):
+    code = bit length of ``|v|``, extra (``code`` bits) = ``v`` if ``v >= 0`` else
+    ``v + 2**code - 1`` (:class:`golden.codebooks.IntCodeBook`). Latency one cycle, one value
+    per clock.
+
+    Members
+    -------
+    values : In(stream.Signature(Value(bits)))
+    pairs : Out(stream.Signature({code, extra, last}))
+    codebook : In(8)
+    supported : Out(1)
+    """
+
+    def __init__(self, bits, extra_max):
+        self._bits = bits
+        self._book = next(b for b in codebooks.CODEBOOKS.values()
+                          if isinstance(b, codebooks.IntCodeBook) and b.bits == bits)
+        super().__init__({
+            "values": In(stream.Signature(Value(bits))),
+            "pairs": Out(stream.Signature(data.StructLayout(
+                {"code": 9, "extra": extra_max, "last": 1}))),
+            "codebook": In(8),
+            "supported": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._bits
+        v = self.values.payload.value
+        negative = v[n - 1]
+        magnitude = Signal(n + 1)
+        m.d.comb += magnitude.eq(Mux(negative, -v.as_signed(), v))
+        code = Signal(range(n + 1))
+        for i in range(n + 1):          # bit length: the highest set bit wins (last assignment)
+            with m.If(magnitude[i]):
+                m.d.comb += code.eq(i + 1)
+        extra = Signal(n + 1)
+        m.d.comb += extra.eq(Mux(negative, v.as_signed() + (1 << code) - 1, v) &
+                             ((1 << code) - 1))
+        m.d.comb += [
+            self.supported.eq(self.codebook == self._book.ident),
+            self.values.ready.eq(~self.pairs.valid | self.pairs.ready),
+        ]
+        with m.If(self.pairs.ready):
+            m.d.sync += self.pairs.valid.eq(0)
+        with m.If(self.values.valid & self.values.ready):
+            m.d.sync += [
+                self.pairs.valid.eq(1),
+                self.pairs.payload.last.eq(self.values.payload.last),
+                self.pairs.payload.code.eq(code),
+                self.pairs.payload.extra.eq(extra),
+            ]
+        return m
+
+
 class Compressor(wiring.Component):
     """Float values in, the tensor's payload out, equal to :func:`golden.codec.encode_payload`
     word for word (with the same table, ``chunk_pairs`` and ``states``).
@@ -94,15 +150,13 @@ class Compressor(wiring.Component):
     """
 
     def __init__(self, fmt="bf16", *, table_log_max=10, states=2, chunk_pairs=4096):
-        if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        _check_format(fmt)
         if not 1 <= chunk_pairs <= 1 << 16:
             raise ValueError(f"chunk_pairs must be 1 .. 65536, not {chunk_pairs}")
         self._fmt, self._R, self._S, self._chunk = fmt, table_log_max, states, chunk_pairs
-        e, mb = FORMATS[fmt]
-        self._extra_max = max(e + 1 + mb, mb + 1)
+        self._extra_max = extra_max(fmt)
         super().__init__({
-            "values": In(stream.Signature(Value(1 + e + mb))),
+            "values": In(stream.Signature(Value(value_bits(fmt)))),
             "table": In(stream.Signature(TableWrite)),
             "words": Out(stream.Signature(Word)),
             "status": Out(Status),
@@ -110,9 +164,12 @@ class Compressor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        e, mb = FORMATS[self._fmt]
         R, S, N, X = self._R, self._S, self._chunk, self._extra_max
-        m.submodules.classifier = cls = PairClassifier(e, mb, X)
+        if self._fmt in INT_FORMATS:
+            cls = IntClassifier(INT_FORMATS[self._fmt], X)
+        else:
+            cls = PairClassifier(*FORMATS[self._fmt], X)
+        m.submodules.classifier = cls
         m.submodules.reverse_pairs = rev1 = ChunkBuffer(
             data.StructLayout({"code": 9, "extra": X}), N, 1, reverse=True)
         m.submodules.encoder = enc = TansEncoder(table_log_max=R, states=S, extra_max=X,

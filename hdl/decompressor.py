@@ -4,15 +4,37 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .convert import FloatPacker, Value
+from .convert import FloatPacker, IntPacker, Value
 from .decoder import TansDecoder
 from .ports import Status, TableWrite, Word
 from .unpacker import PairUnpacker
 
-__all__ = ["Decompressor", "FORMATS"]
+__all__ = ["Decompressor", "FORMATS", "INT_FORMATS", "value_bits", "extra_max"]
 
-#: Output formats: name -> (exponent bits, mantissa bits).
+#: Float formats: name -> (exponent bits, mantissa bits).
 FORMATS = {"bf16": (8, 7), "fp16": (5, 10), "fp8e4m3": (4, 3), "fp8e5m2": (5, 2)}
+#: Quantised integers (magnitude-class code books, golden.codebooks.IntCodeBook): name -> bits.
+INT_FORMATS = {"int8": 8, "int4": 4}
+
+
+def value_bits(fmt):
+    """Width of a value of format ``fmt``."""
+    return INT_FORMATS[fmt] if fmt in INT_FORMATS else 1 + sum(FORMATS[fmt])
+
+
+def extra_max(fmt):
+    """Widest raw extra field of a format's code books, an escape's raw code included."""
+    if fmt in INT_FORMATS:
+        bits = INT_FORMATS[fmt]
+        return bits + bits.bit_length()
+    e, mb = FORMATS[fmt]
+    return max(e + 1 + mb, mb + 1)
+
+
+def _check_format(fmt):
+    if fmt not in FORMATS and fmt not in INT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join([*FORMATS, *INT_FORMATS])}, "
+                         f"not {fmt!r}")
 
 
 class Decompressor(wiring.Component):
@@ -43,16 +65,14 @@ class Decompressor(wiring.Component):
     """
 
     def __init__(self, fmt="bf16", *, table_log_max=10, states=2):
-        if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        _check_format(fmt)
         self._fmt = fmt
-        e, mb = FORMATS[fmt]
-        self._extra_max = max(e + 1 + mb, mb + 1)   # an escape carries code + extra
+        self._extra_max = extra_max(fmt)
         self._table_log_max, self._states = table_log_max, states
         super().__init__({
             "words": In(stream.Signature(Word)),
             "table": In(stream.Signature(TableWrite)),
-            "values": Out(stream.Signature(Value(1 + e + mb))),
+            "values": Out(stream.Signature(Value(value_bits(fmt)))),
             "status": Out(Status),
         })
 
@@ -62,11 +82,14 @@ class Decompressor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        e, mb = FORMATS[self._fmt]
         m.submodules.decoder = dec = TansDecoder(
             table_log_max=self._table_log_max, states=self._states, extra_max=self._extra_max)
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
-        m.submodules.packer = pk = FloatPacker(e, mb, self._extra_max)
+        if self._fmt in INT_FORMATS:
+            pk = IntPacker(INT_FORMATS[self._fmt], self._extra_max)
+        else:
+            pk = FloatPacker(*FORMATS[self._fmt], self._extra_max)
+        m.submodules.packer = pk
         wiring.connect(m, wiring.flipped(self.words), dec.words)
         # The unpacker and packer read the table's config as pairs pass: a new table is taken
         # only once the previous tensor has left the whole pipeline.

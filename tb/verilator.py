@@ -10,7 +10,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hdl.compressor import Compressor
-from hdl.decompressor import FORMATS, Decompressor
+from hdl.decompressor import FORMATS, Decompressor, value_bits
 from hdl.multilane import MultiLaneDecompressor
 
 from .vectors import commands, multilane_beats, write_hex, write_hex_ints
@@ -61,7 +61,7 @@ class Harness:
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
         self.chunk_pairs = chunk_pairs
         self.compressor = chunk_pairs is not None
-        self.value_bits = 1 + sum(FORMATS[fmt])
+        self.value_bits = value_bits(fmt)
         self.exported = None if exported is None else Path(exported)
         top = f"compressor-c{chunk_pairs}" if self.compressor else "decompressor"
         if self.exported is not None:

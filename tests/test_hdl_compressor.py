@@ -217,3 +217,26 @@ def test_parameter_errors():
         Compressor(chunk_pairs=0)
     with pytest.raises(ValueError, match=r"format must be one of"):
         Compressor("fp64")
+
+
+@pytest.mark.parametrize("fmt,bits", [("int8", 8), ("int4", 4)])
+def test_quantised_integers_both_directions(fmt, bits):
+    """int8 / int4 (magnitude-class code book) through the RTL compressor, whose words equal
+    the golden payload, and back through the RTL decompressor, with stalls; every value of the
+    domain occurs."""
+    rng = np.random.default_rng(bits)
+    book = codebooks.get(fmt)
+    lo = 1 << (bits - 1)
+    x = np.concatenate([np.arange(1 << bits),                       # the whole domain
+                        np.clip(np.round(rng.standard_normal(300) * lo / 6), -lo, lo - 1)
+                        .astype(np.int64) & ((1 << bits) - 1)]).astype(np.uint8)
+    table, payload, _ = codec.compress_values(x, [book], max_table_log=9, chunk_pairs=128)
+    (result,), _ = run_compressor(Compressor(fmt, table_log_max=9, states=2, chunk_pairs=128),
+                                  [(table, x, len(payload))], seed=bits, stall=0.25)
+    check(result, payload)
+    from streamsim import Job, run_decompressor
+    (job,) = run_decompressor(Decompressor(fmt, table_log_max=9, states=2),
+                              [Job(table.image(), payload)], seed=bits, in_stall=0.25,
+                              out_stall=0.25)
+    assert job.code == ErrorCode.NONE
+    assert [v for v, _ in job.values] == [int(v) for v in x]
