@@ -10,7 +10,18 @@ from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
 from .bitreader import BitReader
 from .ports import ErrorCode, Status, TableWrite, Word
 
-__all__ = ["TansDecoder", "RawPair"]
+__all__ = ["TansDecoder", "RawPair", "check_lane_parameters"]
+
+
+def check_lane_parameters(table_log_max, states, extra_max):
+    """The parameters a tANS lane (decoder or encoder) is built with, checked."""
+    if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
+        raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
+                         f"not {table_log_max}")
+    if states not in (1, 2, 4):
+        raise ValueError(f"states must be 1, 2 or 4, not {states}")
+    if not 1 <= extra_max <= 32 - table_log_max:
+        raise ValueError(f"extra_max must be 1 .. {32 - table_log_max}, not {extra_max}")
 
 
 def RawPair(extra_max):
@@ -67,13 +78,7 @@ class TansDecoder(wiring.Component):
     """
 
     def __init__(self, *, table_log_max=10, states=2, extra_max=16):
-        if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
-            raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
-                             f"not {table_log_max}")
-        if states not in (1, 2, 4):
-            raise ValueError(f"states must be 1, 2 or 4, not {states}")
-        if not 1 <= extra_max <= 32 - table_log_max:
-            raise ValueError(f"extra_max must be 1 .. {32 - table_log_max}, not {extra_max}")
+        check_lane_parameters(table_log_max, states, extra_max)
         self._table_log_max = table_log_max
         self._states = states
         self._extra_max = extra_max

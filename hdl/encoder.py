@@ -5,8 +5,9 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import (ENC_CODE_BASE, ENC_NEXT_BASE, ENC_SYMBOL_BASE, EncodeCode,
-                            EncodeSymbol, TableConfig, TABLE_LOG_MAX, TABLE_LOG_MIN)
+                            EncodeSymbol, TableConfig, TABLE_LOG_MAX)
 
+from .decoder import check_lane_parameters
 from .ports import TableWrite
 
 __all__ = ["TansEncoder", "Field", "ChunkMeta"]
@@ -48,13 +49,7 @@ class TansEncoder(wiring.Component):
     """
 
     def __init__(self, *, table_log_max=10, states=2, extra_max=16, chunk_max=1024):
-        if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
-            raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
-                             f"not {table_log_max}")
-        if states not in (1, 2, 4):
-            raise ValueError(f"states must be 1, 2 or 4, not {states}")
-        if not 1 <= extra_max <= 32 - table_log_max:
-            raise ValueError(f"extra_max must be 1 .. {32 - table_log_max}, not {extra_max}")
+        check_lane_parameters(table_log_max, states, extra_max)
         self._R, self._S, self._extra_max, self._chunk_max = \
             table_log_max, states, extra_max, chunk_max
         super().__init__({
