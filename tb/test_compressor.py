@@ -61,3 +61,22 @@ def test_compressor_other_state_counts(states):
                Tensor.compress(bf16(rng, 5000, 0.1), BF16_BOOKS, max_table_log=9,
                                states=states, chunk_pairs=512)]
     check(lane.run(stalled(tensors, f"states{states}", 11), "states"))
+
+
+@pytest.mark.parametrize("fmt", ["fp16", "int8"])
+def test_compressor_other_formats(fmt):
+    """fp16 (all 65,536 patterns, both code books) and int8 (every value, magnitude classes):
+    the compressor's words equal the golden payload, with and without stalls."""
+    lane = Harness(fmt, table_log_max=10, states=2, chunk_pairs=1024).build()
+    rng = np.random.default_rng(17)
+    if fmt == "fp16":
+        values = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+        books = [codebooks.get("fp16-exp"), codebooks.get("fp16-sexp")]
+        tensors = [Tensor.compress(values, [b], max_table_log=10, chunk_pairs=1024)
+                   for b in books]
+    else:
+        values = np.concatenate([np.arange(256), np.clip(np.round(
+            rng.standard_normal(20000) * 12), -128, 127).astype(np.int64) & 255]).astype(np.uint8)
+        tensors = [Tensor.compress(values, [codebooks.get("int8")], max_table_log=log,
+                                   min_table_log=log, chunk_pairs=1024) for log in (8, 10)]
+    check(lane.run(stalled(tensors, fmt, 19), fmt))

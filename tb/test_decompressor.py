@@ -149,3 +149,14 @@ def test_fp16_lane_all_patterns():
     books = [codebooks.get("fp16-exp"), codebooks.get("fp16-sexp")]
     tensors = [Tensor.compress(all16, [b], max_table_log=10, chunk_pairs=10000) for b in books]
     check(lane.run(stalled(tensors, "fp16", 13), "fp16"))
+
+
+def test_int8_lane_every_value():
+    """Quantised int8 (magnitude-class code book): every value, table logs 8 and 10, stalls."""
+    lane = Harness("int8", table_log_max=10, states=2).build()
+    rng = np.random.default_rng(23)
+    values = np.concatenate([np.arange(256), np.clip(np.round(
+        rng.standard_normal(30000) * 12), -128, 127).astype(np.int64) & 255]).astype(np.uint8)
+    tensors = [Tensor.compress(values, [codebooks.get("int8")], max_table_log=log,
+                               min_table_log=log, chunk_pairs=5000) for log in (8, 10)]
+    check(lane.run(stalled(tensors, "int8", 29), "int8"))
