@@ -123,7 +123,6 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
     big[77] = 0x4700    # 32768.0: an exponent the table has no symbol for
     _, payload, _ = codec.compress_values(small, [table.codebook], max_table_log=9,
                                           chunk_pairs=50)
-    words_big = len(payload) + 10   # unknown: read what comes, at least the header
     dut = Compressor(table_log_max=10, states=2, chunk_pairs=50)
     jobs = [(table, big, None), (table, small, len(payload))]
     rng2 = random.Random(1)
@@ -164,7 +163,6 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
     sim.run()
     assert codes == [ErrorCode.UNCODABLE, ErrorCode.NONE]
     assert out[-len(payload):] == [int(w) for w in payload]
-    del words_big
 
 
 def test_rtl_compressor_to_rtl_decompressor_round_trip():
