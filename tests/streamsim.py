@@ -3,7 +3,7 @@
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["put", "get", "Job", "run_decompressor"]
+__all__ = ["put", "get", "Job", "simulate", "run_decompressor"]
 
 
 async def put(ctx, port, payload, rng=None, stall=0.0):
@@ -32,6 +32,27 @@ async def get(ctx, port, rng=None, stall=0.0):
     return payload
 
 
+def simulate(dut, benches, done, *, max_cycles, what="design"):
+    """Run ``benches`` (background testbenches) on ``dut`` until ``done["flag"]`` is set,
+    counting cycles in ``done["cycle"]``; a design that has not finished after ``max_cycles``
+    raises TimeoutError (a hung stream fails the test instead of hanging it)."""
+    from amaranth.sim import Simulator
+
+    async def clock(ctx):
+        while not done["flag"]:
+            await ctx.tick()
+            done["cycle"] += 1
+            if done["cycle"] > max_cycles:
+                raise TimeoutError(f"{what} did not finish (hung stream?)")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for bench in benches:
+        sim.add_testbench(bench, background=True)
+    sim.add_testbench(clock)
+    sim.run()
+
+
 @dataclass
 class Job:
     """One tensor for the decompressor: table image (None: keep the loaded table), payload."""
@@ -48,7 +69,6 @@ def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycl
     After each tensor the bench waits until the decoder is idle and the output has drained,
     then records the tensor's values and status code into its :class:`Job`.
     """
-    from amaranth.sim import Simulator
 
     rng = random.Random(seed)
     out = []
@@ -82,17 +102,5 @@ def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycl
             payload = await get(ctx, dut.values, rng, out_stall)
             out.append((int(payload.value), int(payload.last)))
 
-    async def clock(ctx):
-        while not done["flag"]:
-            await ctx.tick()
-            done["cycle"] += 1
-            if done["cycle"] > max_cycles:
-                raise TimeoutError("decompressor did not finish (hung stream?)")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer, background=True)
-    sim.add_testbench(clock)
-    sim.run()
+    simulate(dut, [producer, consumer], done, max_cycles=max_cycles, what="decompressor")
     return jobs

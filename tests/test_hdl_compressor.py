@@ -17,7 +17,7 @@ from hdl.compressor import Compressor
 from hdl.decompressor import Decompressor
 from hdl.ports import ErrorCode
 
-from streamsim import get, put
+from streamsim import get, put, simulate
 
 BF16 = codebooks.for_dtype("BF16")
 
@@ -32,7 +32,7 @@ def run_compressor(dut, jobs, *, seed=0, stall=0.0, max_cycles=300_000):
     words received and the status code after the tensor."""
     rng = random.Random(seed)
     results = []
-    state = {"done": False, "cycles": 0, "accepted": []}
+    state = {"flag": False, "cycle": 0, "accepted": []}
 
     async def producer(ctx):
         for table, values, _ in jobs:
@@ -42,7 +42,7 @@ def run_compressor(dut, jobs, *, seed=0, stall=0.0, max_cycles=300_000):
             for k, v in enumerate(values):
                 await put(ctx, dut.values, {"value": int(v), "last": k == len(values) - 1},
                           rng, stall)
-                state["accepted"].append(state["cycles"])
+                state["accepted"].append(state["cycle"])
 
     async def consumer(ctx):
         for _, _, n in jobs:
@@ -50,21 +50,9 @@ def run_compressor(dut, jobs, *, seed=0, stall=0.0, max_cycles=300_000):
             # (errors are raised as a value enters, long before its tensor's last word leaves)
             results.append(([int(w.data) for w in words], [int(w.last) for w in words],
                             ctx.get(dut.status.code)))
-        state["done"] = True
+        state["flag"] = True
 
-    async def clock(ctx):
-        while not state["done"]:
-            await ctx.tick()
-            state["cycles"] += 1
-            if state["cycles"] > max_cycles:
-                raise TimeoutError("compressor did not finish")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer, background=True)
-    sim.add_testbench(clock)
-    sim.run()
+    simulate(dut, [producer, consumer], state, max_cycles=max_cycles, what="compressor")
     return results, state
 
 

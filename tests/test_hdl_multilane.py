@@ -15,7 +15,7 @@ from golden import codebooks, codec
 from hdl.multilane import MultiLaneDecompressor
 from hdl.ports import ErrorCode
 
-from streamsim import Job, put
+from streamsim import Job, put, simulate
 
 BF16 = codebooks.for_dtype("BF16")
 
@@ -42,7 +42,6 @@ def run_multilane(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=
     """Like streamsim.run_decompressor, for beats of several values: each job gets its values as
     ``(value, last)`` pairs (``last`` on the final value of a beat with ``last``), its status
     code, its cycle count, and the counts of its beats."""
-    from amaranth.sim import Simulator
 
     rng = random.Random(seed)
     out, counts = [], []
@@ -83,19 +82,8 @@ def run_multilane(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=
             for i in range(n):
                 out.append((int(beat.value[i]), int(beat.last) if i == n - 1 else 0))
 
-    async def clock(ctx):
-        while not done["flag"]:
-            await ctx.tick()
-            done["cycle"] += 1
-            if done["cycle"] > max_cycles:
-                raise TimeoutError("multi-lane decompressor did not finish (hung stream?)")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer, background=True)
-    sim.add_testbench(consumer, background=True)
-    sim.add_testbench(clock)
-    sim.run()
+    simulate(dut, [producer, consumer], done, max_cycles=max_cycles,
+             what="multi-lane decompressor")
     return jobs
 
 
