@@ -136,9 +136,10 @@ class Compressor(wiring.Component):
     ``status.busy`` is low, then stream the tensor's values with ``last`` on the final one.
     Throughput: one value per clock sustained, plus ``4 + states`` cycles per chunk. Latency:
     about ``3 * chunk_pairs`` cycles (a chunk is held twice for reversal and once for its CRC).
-    Errors: a code the table cannot code (UNCODABLE; the tensor's payload is not valid), a
-    code book of another format (CONFIG: values are refused until a valid table is written...
-    they are consumed and dropped). The error holds until the next tensor starts.
+    Errors: a code the table cannot code (UNCODABLE), or a table whose code book is not of this
+    top's format (CONFIG). Either way the values are still consumed and a payload still comes
+    out, so no stream hangs, but that tensor's payload is not valid. The error holds until the
+    next tensor starts.
 
     Parameters
     ----------
