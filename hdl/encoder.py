@@ -101,8 +101,11 @@ class TansEncoder(wiring.Component):
         state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
         state = Array(state_regs)
 
-        # pipeline registers: A (code map read), B (symbol read), C (= output, next-state read)
-        va, vb = Signal(), Signal()
+        # pipeline registers: A (code map read), B (symbol read), B2 (symbol entry registered, so
+        # no path starts at the RAM's slow output), C (= output, next-state read)
+        va, vb, vb2 = Signal(), Signal(), Signal()
+        b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
+        b2_sym = Signal(EncodeSymbol)
         a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b_raw, b_width, b_j = Signal(32), Signal(6), Signal(range(S))
         c_j = Signal(range(S))
@@ -113,7 +116,7 @@ class TansEncoder(wiring.Component):
         advance = ~out.valid | out.ready
 
         entry_code = code_rp.data
-        entry_sym = sym_rp.data
+        entry_sym = b2_sym
 
         with m.If(self.clear):
             m.d.sync += self.uncodable.eq(0)
@@ -124,9 +127,9 @@ class TansEncoder(wiring.Component):
         with m.If(out.valid & out.ready & c_is_pair):
             m.d.sync += state[c_j].eq(next_rp.data)
         if S == 1:
-            x_state = Mux(out.valid & c_is_pair, next_rp.data, state[b_j])
+            x_state = Mux(out.valid & c_is_pair, next_rp.data, state[b2_j])
         else:
-            x_state = state[b_j]
+            x_state = state[b2_j]
         x = Signal(R + 1)
         m.d.comb += x.eq(L + x_state)
         threshold = Signal(R + 2)
@@ -139,16 +142,20 @@ class TansEncoder(wiring.Component):
         m.d.comb += index.eq(entry_sym.offset + (x >> nbits))
 
         def stages_b_c():
-            """Advance B -> C (code the pair) and A -> B (map the code to its symbol)."""
-            m.d.sync += [out.valid.eq(0), va.eq(0), vb.eq(0), c_is_pair.eq(0)]
-            with m.If(vb):
+            """Advance B2 -> C (code the pair), B -> B2 (register its symbol's entry) and A -> B
+            (map the code to its symbol)."""
+            m.d.sync += [out.valid.eq(0), va.eq(0), vb.eq(0), vb2.eq(0), c_is_pair.eq(0)]
+            with m.If(vb2):
                 m.d.comb += [next_rp.addr.eq(index), next_rp.en.eq(1)]
                 m.d.sync += [
-                    out.valid.eq(1), c_is_pair.eq(1), c_j.eq(b_j),
-                    out.payload.item.value.eq(ans | (b_raw << nbits)),
-                    out.payload.item.width.eq(nbits + b_width),
+                    out.valid.eq(1), c_is_pair.eq(1), c_j.eq(b2_j),
+                    out.payload.item.value.eq(ans | (b2_raw << nbits)),
+                    out.payload.item.width.eq(nbits + b2_width),
                     out.payload.last.eq(0), out.payload.meta.eq(meta),
                 ]
+            with m.If(vb):
+                m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
+                             b2_sym.eq(sym_rp.data)]
             with m.If(va):
                 m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
                 m.d.sync += [
@@ -177,7 +184,7 @@ class TansEncoder(wiring.Component):
             with m.State("DRAIN"):  # the chunk's first pair (coded last) goes through
                 with m.If(advance):
                     stages_b_c()
-                    with m.If(~va & ~vb & ~(out.valid & c_is_pair)):
+                    with m.If(~va & ~vb & ~vb2 & ~(out.valid & c_is_pair)):
                         m.d.sync += j_next.eq(S - 1)
                         m.next = "STATES"
             with m.State("STATES"):  # final states, S-1 first
@@ -193,5 +200,5 @@ class TansEncoder(wiring.Component):
                         m.d.sync += [reg.eq(0) for reg in state_regs]
                         m.next = "RUN"
 
-        m.d.comb += self.busy.eq(va | vb | out.valid | in_chunk | ~fsm.ongoing("RUN"))
+        m.d.comb += self.busy.eq(va | vb | vb2 | out.valid | in_chunk | ~fsm.ongoing("RUN"))
         return m
