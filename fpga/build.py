@@ -70,15 +70,20 @@ def _setup_tools():
             os.environ[var] = str(local) if local.exists() else tool
 
 
-def build_dir(board, top, lanes, *, table_log_max=None, states=2, seed=1, freq=None,
+def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None, seed=1,
+              freq=None, synth_opts="",
               root="build"):
     """``build/<board>-<top>-<lanes>``, with suffixes for non-default parameters."""
     freq_default = BOARDS[board][4]
     name = f"{board}-{top}-{lanes}"
     if table_log_max not in (None, board_table_log(board)):
         name += f"-t{table_log_max}"
-    if states != 2:
+    if top == "compressor" and states != 4:
         name += f"-s{states}"
+    if in_width not in (None, 4):
+        name += f"-w{in_width}"
+    if synth_opts:
+        name += "-" + "".join(c for c in synth_opts if c.isalnum())
     if seed != 1:
         name += f"-seed{seed}"
     if freq not in (None, freq_default):
@@ -173,14 +178,17 @@ def _yosys_cells(stat_path):
     return dut, rest
 
 
-def build(board, top, lanes, *, table_log_max=None, states=2, fmt="bf16", seed=1, freq=None,
+def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
+          freq=None, synth_opts="",
           do_build=True, root="build"):
     """Build one design; returns its report (also written to ``<build dir>/report.json``)."""
     module, cls, family, _, freq_default = BOARDS[board]
     table_log_max = table_log_max or board_table_log(board)
     freq = freq or freq_default
-    component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states)
-    outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states, seed=seed,
+    component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
+                         in_width=in_width)
+    outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states,
+                       in_width=in_width, synth_opts=synth_opts, seed=seed,
                        freq=freq, root=root)
     _setup_tools()
     platform = getattr(importlib.import_module(module), cls)()
@@ -196,6 +204,7 @@ def build(board, top, lanes, *, table_log_max=None, states=2, fmt="bf16", seed=1
             script_after_read="setattr -mod -set keep_hierarchy 1 top.dut",
             script_after_synth="tee -q -o stat.json stat -json",
             nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail",
+            **({"synth_opts": synth_opts} if synth_opts else {}),
         )
     except subprocess.CalledProcessError:
         errors = [line for log in ("top.rpt", "top.tim") if (outdir / log).exists()
@@ -225,7 +234,9 @@ def build(board, top, lanes, *, table_log_max=None, states=2, fmt="bf16", seed=1
         "board": board, "device": f"{platform.device}-{platform.package}",
         "source": source_version(),
         "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
-        "states": states, "seed": seed, "constraint_mhz": freq,
+        "states": states if top == "compressor" else None,
+        "in_width": getattr(component, "in_width", None),
+        "synth_opts": synth_opts, "seed": seed, "constraint_mhz": freq,
         "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",
         "fmax_mhz": fmax_mhz,
         "pairs_per_clock": pairs,
@@ -246,7 +257,9 @@ def summary(r):
     nps = f"{r['numbers_per_second'] / 1e6:.0f} M numbers/s" if r["numbers_per_second"] else \
         "numbers/s unknown (no build/throughput.json)"
     ff = r["ff"] if r["ff"] is not None else "?"
-    return (f"{r['board']} {r['top']} x{r['lanes']} t{r['table_log_max']} s{r['states']} "
+    states = f" s{r['states']}" if r.get("states") else ""
+    width = f" w{r['in_width']}" if r.get("in_width") else ""
+    return (f"{r['board']} {r['top']} x{r['lanes']} t{r['table_log_max']}{states}{width} "
             f"seed {r['seed']}: Fmax {r['fmax_mhz']} MHz (asked {r['constraint_mhz']:g}), "
             f"{r['lut4']} LUT4, {ff} FF, {r['bram']} BRAM, {nps} ({r['build_seconds']} s)")
 
@@ -271,7 +284,12 @@ def main(argv=None):
     parser.add_argument("--table-log", type=int, default=None,
                         help="table_log_max (default: the lane's default, at most 11 on "
                         "iCEBreaker)")
-    parser.add_argument("--states", type=int, default=2)
+    parser.add_argument("--states", type=int, default=4,
+                        help="interleaved states the compressor writes (decoders take any)")
+    parser.add_argument("--in-width", type=int, default=None,
+                        help="words per input beat of the multi-lane top (default 4)")
+    parser.add_argument("--synth-opts", default="",
+                        help="extra options of Yosys synth_ecp5 / synth_ice40, e.g. -nowidelut")
     parser.add_argument("--seed", type=int, nargs="+", default=[1],
                         help="nextpnr seed(s); several build one after the other")
     parser.add_argument("--freq", type=float, default=None,
@@ -285,7 +303,8 @@ def main(argv=None):
         for board, top, lanes in SWEEP:
             for seed in args.seed:
                 try:
-                    r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed)
+                    r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed,
+                              synth_opts=args.synth_opts)
                 except (TopError, BuildError) as error:
                     print(f"{board} {top} x{lanes}: skipped: {error}", flush=True)
                     break
@@ -298,7 +317,8 @@ def main(argv=None):
     try:
         for seed in args.seed:
             r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
-                      states=args.states, fmt=args.fmt, seed=seed, freq=args.freq,
+                      states=args.states, in_width=args.in_width, fmt=args.fmt, seed=seed,
+                      freq=args.freq, synth_opts=args.synth_opts,
                       do_build=not args.no_build)
             if r is not None:
                 print(summary(r), flush=True)

@@ -1,13 +1,11 @@
 """The components that the FPGA flows build, by name.
 
 ``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
-A top with several lanes lives in its own module and is plugged in through :data:`TOPS`: an
-entry ``"module:Class"`` is imported only when built. ``decompressor`` with ``--lanes`` > 1 (and
-``multilane`` with any ``--lanes``) is :class:`hdl.multilane.MultiLaneDecompressor`: one payload
-stream dealt chunk by chunk to the lanes, values in beats of ``lanes``.
+``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
+:class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
+the lanes, values in beats of ``lanes``.
 """
 
-import importlib
 import inspect
 import subprocess
 
@@ -18,48 +16,41 @@ class TopError(ValueError):
     pass
 
 
-def _decoder(*, lanes, fmt, table_log_max, states):
+def _decoder(*, lanes, fmt, table_log_max, states, in_width):
     from hdl.decoder import TansDecoder
     if lanes != 1:
         raise TopError("top 'decoder' is one TansDecoder lane: --lanes must be 1")
-    return TansDecoder(table_log_max=table_log_max, states=states, extra_max=16)
+    return TansDecoder(table_log_max=table_log_max, extra_max=16)
 
 
-def _decompressor(*, lanes, fmt, table_log_max, states):
+def _decompressor(*, lanes, fmt, table_log_max, states, in_width):
     if lanes != 1:
-        return _plugin("multilane", lanes=lanes, fmt=fmt, table_log_max=table_log_max,
-                       states=states)
+        return _multilane(lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
+                          in_width=in_width)
     from hdl.decompressor import Decompressor
-    return Decompressor(fmt, table_log_max=table_log_max, states=states)
+    return Decompressor(fmt, table_log_max=table_log_max)
 
 
-def _compressor(*, lanes, fmt, table_log_max, states):
+def _multilane(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.multilane import MultiLaneDecompressor
+    return MultiLaneDecompressor(fmt, lanes=lanes, table_log_max=table_log_max,
+                                 in_width=in_width or 4)
+
+
+def _compressor(*, lanes, fmt, table_log_max, states, in_width):
     from hdl.compressor import Compressor
     if lanes != 1:
         raise TopError("the compressor has one encoder lane so far: --lanes must be 1")
     return Compressor(fmt, table_log_max=table_log_max, states=states)
 
 
-#: name -> factory(lanes=, fmt=, table_log_max=, states=) or "module:Class" (called the same way).
+#: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
 TOPS = {
     "decoder": _decoder,
     "decompressor": _decompressor,
     "compressor": _compressor,
-    "multilane": "hdl.multilane:MultiLaneDecompressor",
+    "multilane": _multilane,
 }
-
-
-def _plugin(name, **kwargs):
-    module_name, class_name = TOPS[name].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        raise TopError(
-            f"{kwargs.get('lanes')} lanes need the multi-lane top {TOPS[name]}, which does not "
-            f"exist yet; only --lanes 1 builds today") from None
-    return getattr(module, class_name)(**kwargs)
 
 
 def default_table_log():
@@ -68,18 +59,16 @@ def default_table_log():
     return inspect.signature(TansDecoder).parameters["table_log_max"].default
 
 
-def make_top(name, *, lanes=1, fmt="bf16", table_log_max=None, states=2):
+def make_top(name, *, lanes=1, fmt="bf16", table_log_max=None, states=4, in_width=None):
     """A new instance of top ``name`` (a key of :data:`TOPS`); ``table_log_max=None`` takes
-    :func:`default_table_log`."""
+    :func:`default_table_log`. ``states`` is the compressor's (decoders take any), ``in_width``
+    the multi-lane top's words per input beat (None: 4)."""
     if table_log_max is None:
         table_log_max = default_table_log()
     if name not in TOPS:
         raise TopError(f"top must be one of {', '.join(TOPS)}, not {name!r}")
-    factory = TOPS[name]
-    kwargs = dict(lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states)
-    if isinstance(factory, str):
-        return _plugin(name, **kwargs)
-    return factory(**kwargs)
+    return TOPS[name](lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
+                      in_width=in_width)
 
 
 def source_version():

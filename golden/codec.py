@@ -24,7 +24,7 @@ __all__ = ["Table", "PayloadError", "choose_table", "encode_payload", "decode_pa
 
 MAX_CHUNK_PAIRS = 1 << 18
 DEFAULT_CHUNK_PAIRS = 1 << 16
-DEFAULT_STATES = 2
+DEFAULT_STATES = 4      # the hardware decoder's ring holds 4 states: one pair per clock
 DEFAULT_TABLE_LOG = 10  # smallest within 0.05% of the best ratio on MiniLM (make bench); 2 BRAMs
 STATE_CHOICES = (1, 2, 4)
 

@@ -150,7 +150,7 @@ class Compressor(wiring.Component):
         Pairs per chunk (the golden ``chunk_pairs``).
     """
 
-    def __init__(self, fmt="bf16", *, table_log_max=10, states=2, chunk_pairs=4096):
+    def __init__(self, fmt="bf16", *, table_log_max=10, states=4, chunk_pairs=4096):
         _check_format(fmt)
         if not 1 <= chunk_pairs <= 1 << 16:
             raise ValueError(f"chunk_pairs must be 1 .. 65536, not {chunk_pairs}")

@@ -1,7 +1,7 @@
 """tANS decoder lane: payload words in, one (code, raw extra bits) per clock out."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
-from amaranth.lib import crc, data, memory, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import crc, data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
@@ -9,16 +9,29 @@ from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
 
 from .bitreader import BitReader
 from .ports import ErrorCode, Status, TableWrite, Word
+from .tableram import TableRAM
 
-__all__ = ["TansDecoder", "RawPair", "check_lane_parameters"]
+__all__ = ["TansDecoder", "RawPair", "check_lane_parameters", "RING", "BODY_WORDS_BITS"]
+
+#: Stages of the decoder's state ring (entry, bits, next state, table read): a chunk with this
+#: many interleaved states decodes one pair per clock, one with fewer ``states / RING``.
+RING = 4
+
+#: Padding bits checked per cycle (at most the smallest table log: they are checked as the bits
+#: of a next state).
+PAD_STEP = 8
+
+#: A chunk body of ``2**BODY_WORDS_BITS`` words or more is refused (CONFIG): 262,144 pairs of at
+#: most 32 bits and 4 initial states need fewer than ``2**18 + 2`` words.
+BODY_WORDS_BITS = 19
 
 
-def check_lane_parameters(table_log_max, states, extra_max):
+def check_lane_parameters(table_log_max, extra_max, states=None):
     """The parameters a tANS lane (decoder or encoder) is built with, checked."""
     if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:
         raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
                          f"not {table_log_max}")
-    if states not in (1, 2, 4):
+    if states is not None and states not in (1, 2, 4):
         raise ValueError(f"states must be 1, 2 or 4, not {states}")
     if not 1 <= extra_max <= 32 - table_log_max:
         raise ValueError(f"extra_max must be 1 .. {32 - table_log_max}, not {extra_max}")
@@ -29,21 +42,44 @@ def RawPair(extra_max):
     return data.StructLayout({"code": 9, "escape": 1, "raw": extra_max, "last": 1})
 
 
+#: Errors found in the same cycle: the one reported (the golden decoder's order for a body).
+_PRIORITY = [ErrorCode.MAGIC, ErrorCode.CONFIG, ErrorCode.TRUNCATED, ErrorCode.CRC,
+             ErrorCode.OVERRUN, ErrorCode.STATE, ErrorCode.PADDING, ErrorCode.TRAILING]
+
+
+def small(value, bits):
+    """``value < 2**bits``, as a zero test of the high bits (no carry chain)."""
+    return value[bits:] == 0
+
+
+def _thermometer(n, width):
+    """``width`` bits, the low ``n`` of them set."""
+    return Cat(*(n > k for k in range(width)))
+
+
 class TansDecoder(wiring.Component):
     """One tANS decoder lane.
 
     Consumes a tensor's payload (chunks of :class:`~golden.layouts.ChunkHeader` + body, exactly
     as :func:`golden.codec.encode_payload` writes them; ``last`` on the tensor's final word) and
-    emits one pair per clock in the order of the tensor. The decode table is written through
+    emits its pairs in the order of the tensor. The decode table is written through
     :attr:`table` while the lane is idle (address 0: :class:`~golden.layouts.TableConfig`,
     address ``1 + u``: the :class:`~golden.layouts.DecodeEntry` of state ``u``, as
     :meth:`golden.codec.Table.image` gives them), so a new code book or table needs no
     re-synthesis; the host writes the table before it sends the tensor.
 
-    Throughput: one pair per clock while the input delivers the bits and the output is ready,
-    plus per chunk ``3 + states + 3`` cycles of header, initial states and checks.
-    Latency: first pair 8 + ``states`` cycles (9 + ``states`` with 2 or more states, whose
-    table entry is registered once more) after the first header word is accepted.
+    **How.** The interleaved states of a chunk circulate in a ring of :data:`RING` register
+    stages: the table entry of a state (read with two register stages, so that no path starts
+    at a block RAM's output), the bits it reads, the next state (``base | bits``: the low
+    ``nbits`` bits of ``base`` are zero in every tANS table, which the table port checks), and
+    the table address. The only one-cycle loop is the bit position, ``pos + total``, with
+    ``total`` straight from a register.
+
+    Throughput: one pair per clock for chunks of 4 interleaved states (``states / 4`` pairs
+    per clock for 1 or 2 states: the ring turns at the same speed with fewer states in it),
+    while the input delivers the bits and the output is ready; plus per chunk about 10 cycles
+    of header, initial states, padding and CRC check. Latency: the first pair leaves 10
+    cycles after the first header word is accepted.
 
     Bad input never hangs the lane: a bad header, a table mismatch, a body that runs out, a CRC
     or final-state mismatch, or a tensor that ends early or late sets :attr:`status` ``.error``
@@ -51,15 +87,15 @@ class TansDecoder(wiring.Component):
     the lane then drops the input up to the tensor's ``last`` word and takes the next tensor.
     Pairs of a chunk found broken at its end have already been emitted: the consumer discards
     the tensor when ``error`` is set at its ``last`` pair or before the next tensor starts.
+    A table entry that no tANS table has (``base`` with any of its low ``nbits`` bits set,
+    ``nbits`` above ``table_log_max``, more extra bits than ``extra_max``) makes every chunk
+    under that table a CONFIG error.
 
     Parameters
     ----------
     table_log_max : int
         Largest table log the lane decodes (8 .. 12); its table has ``1 << table_log_max``
         entries. Any smaller table log is decoded too.
-    states : int
-        Interleaved ANS states per chunk (1, 2 or 4), fixed at elaboration; with 2 or more the
-        table read leaves the state-update loop.
     extra_max : int
         Widest extra field of an entry (including an escape's raw code);
         ``table_log_max + extra_max <= 32``.
@@ -77,10 +113,12 @@ class TansDecoder(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, *, table_log_max=10, states=2, extra_max=16):
-        check_lane_parameters(table_log_max, states, extra_max)
+    #: Depth of the output FIFO; the ring stops while fewer than 4 places are free in it.
+    OUT_DEPTH = 8
+
+    def __init__(self, *, table_log_max=10, extra_max=16):
+        check_lane_parameters(table_log_max, extra_max)
         self._table_log_max = table_log_max
-        self._states = states
         self._extra_max = extra_max
         super().__init__({
             "words": In(stream.Signature(Word)),
@@ -96,268 +134,370 @@ class TansDecoder(wiring.Component):
         return self._table_log_max
 
     @property
-    def states(self):
-        return self._states
-
-    @property
     def extra_max(self):
         return self._extra_max
 
     def elaborate(self, platform):
         m = Module()
         R = self._table_log_max
-        S = self._states
-        max_take = max(32, R + self._extra_max)
+        X = self._extra_max
+        F = R + X                       # bits a pair can read: nbits + extra
 
-        m.submodules.reader = reader = BitReader(max_take)
+        m.submodules.reader = reader = BitReader(F)
         wiring.connect(m, wiring.flipped(self.words), reader.words)
-
         m.submodules.crc = crc_unit = crc.catalog.CRC32_ISO_HDLC(data_width=32).create()
+        m.submodules.table_ram = ram = TableRAM(1 << R, 32)
+        pair_layout = RawPair(X)
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
+            width=pair_layout.size, depth=self.OUT_DEPTH)
 
-        m.submodules.mem = mem = memory.Memory(shape=DecodeEntry, depth=1 << R, init=[])
-        wp = mem.write_port()
-        rp = mem.read_port(domain="sync")
-        m.d.comb += rp.en.eq(0)     # (its reset value is 1) the entry holds while stalled
-        # With two or more states the entry is registered once more (the block RAM's output
-        # register) and read one pair ahead, so that no path starts at the RAM's slow output.
-        registered = S >= 2
-        if registered:
-            entry = Signal(DecodeEntry)
-        else:
-            entry = rp.data
-
-        # --- registers of the chunk being decoded
-        state_regs = [Signal(R, name=f"state{i}") for i in range(S)]
-        state = Array(state_regs)
-        slot = Signal(range(S))
-        pairs_left = Signal(19)
-        chunk_last = Signal()
-        body_left = Signal(32)          # body bits not yet consumed
-        crc_expect = Signal(32)
-        table_log = Signal(4)
-
+        # Errors: each is a flag of its own, raised by a shallow condition and registered; the
+        # FSM drains the tensor on the registered flags, and the first error is kept.
         error_code = Signal(ErrorCode)
-        fail = Signal(ErrorCode)        # an error found this cycle (NONE if none)
+        found = {code: Signal(name=f"found_{code.name.lower()}") for code in _PRIORITY}
+        found_q = {code: Signal(name=f"found_{code.name.lower()}_q") for code in _PRIORITY}
+        failed = Signal()               # one of them was raised last cycle
+        m.d.sync += [*(found_q[code].eq(found[code]) for code in _PRIORITY),
+                     failed.eq(Cat(*found.values()).any())]
         m.d.comb += [
             self.status.code.eq(error_code),
             self.status.error.eq(error_code != ErrorCode.NONE),
         ]
+        with m.If(error_code == ErrorCode.NONE):       # the first error of a tensor is kept
+            for code in reversed(_PRIORITY):
+                with m.If(found_q[code]):
+                    m.d.sync += error_code.eq(code)
+
+        def fail(code):
+            m.d.comb += found[code].eq(1)
 
         # --- table port: writes while idle
-        m.d.comb += [
-            wp.addr.eq(self.table.payload.addr - 1),
-            wp.data.eq(self.table.payload.data),
-        ]
-        # an entry that reads more extra bits than this lane has room for makes the table bad
-        # (checked here, as it is written, rather than in the decoding loop)
         table_bad = Signal()
         written = DecodeEntry(self.table.payload.data)
+        m.d.comb += [
+            ram.write_addr.eq(self.table.payload.addr - 1),
+            ram.write_data.eq(self.table.payload.data),
+        ]
         with m.If(self.table.valid & self.table.ready):
             with m.If(self.table.payload.addr == 0):
                 m.d.sync += [self.config.eq(self.table.payload.data), table_bad.eq(0)]
             with m.Elif(self.table.payload.addr <= (1 << R)):
-                m.d.comb += wp.en.eq(1)
-                with m.If((written.total < written.nbits) |
-                          (written.total - written.nbits > self._extra_max)):
+                m.d.comb += ram.write_en.eq(1)
+                # (checked here, as the table is written, rather than in the decoding loop)
+                with m.If((written.nbits > R) | (written.total < written.nbits) |
+                          (written.total - written.nbits > X) |
+                          ((written.base & _thermometer(written.nbits, 12)) != 0)):
                     m.d.sync += table_bad.eq(1)
 
-        # --- output register
-        out_free = ~self.pairs.valid | self.pairs.ready
-        with m.If(self.pairs.ready):
-            m.d.sync += self.pairs.valid.eq(0)
+        # --- the chunk being decoded
+        pm1 = Signal(18)                # pairs left, minus one
+        last_pair = Signal()            # pm1 == 0
+        tail = Signal()                 # pm1 < states: this pair is its state's last
+        chunk_last = Signal()
+        states = Signal(3)              # 1, 2 or 4
+        body_left = Signal(BODY_WORDS_BITS)   # body words not yet out of the window
+        body_zero = Signal()            # body_left == 0
+        body_one = Signal()             # body_left == 1
+        body_two = Signal()             # body_left == 2
+        in_body = Signal()
+        crc_expect = Signal(32)
+        magic_bad = Signal()            # header checks, made a cycle after the word is taken
+        config_bad = Signal()
+        slot = Signal(range(RING))      # INIT: the ring position being filled
+        pad_left = Signal(6)            # PADDING: bits of the body's last word not yet checked
+        step_take = Signal(6, init=32)  # bits a step takes outside RUN: a header word (32),
+                                        # an initial state (table_log), padding
+        table_log = Signal(4)
+        running = Signal()              # in RUN (a register of its own: it steers the datapath)
 
-        header = Signal(ChunkHeader)     # only word 0 fields are looked at from this view
-        m.d.comb += header.as_value()[:32].eq(reader.peek[:32])
+        # the CRC takes each body word one cycle after it leaves the window, from registers
+        crc_word = Signal(32)
+        crc_valid = Signal()
+        crc_start = Signal()
+        crc_starting = Signal()
+        crc_ok = Signal()
+        m.d.sync += [crc_word.eq(reader.head), crc_valid.eq(reader.shift & in_body),
+                     crc_start.eq(crc_starting), crc_ok.eq(crc_unit.crc == crc_expect)]
+        m.d.comb += [crc_unit.data.eq(crc_word), crc_unit.valid.eq(crc_valid),
+                     crc_unit.start.eq(crc_start)]
+        with m.If(reader.shift & in_body):
+            m.d.sync += [body_left.eq(body_left - 1), body_zero.eq(body_one),
+                         body_one.eq(body_two),
+                         body_two.eq(small(body_left, 2) & (body_left[:2] == 3))]
+        # the stream has ended with fewer words than the body still needs
+        short = Signal()
+        m.d.sync += short.eq(in_body & reader.settled &
+                             (~small(body_left, 2) | (body_left[:2] > reader.held)))
+        with m.If(short):
+            fail(ErrorCode.TRUNCATED)
+        # body words from the one being read (w0, or w1 once w0 is used up) on: none, or one
+        high = reader.pos[5]
+        rest_zero = Mux(high, body_one, body_zero)
+        rest_one = Mux(high, body_two, body_one)
+        # A step that reads past the body's end is found one cycle later, from registers: the
+        # step read some bits with no body word left, or went past the end of the last one.
+        step_zero = Signal()
+        step_one = Signal()
+        body_step = Signal()            # bits of the body are taken (not a header word)
+        m.d.sync += [step_zero.eq(body_step & rest_zero & (reader.take != 0)),
+                     step_one.eq(body_step & rest_one)]
+        m.d.comb += found[ErrorCode.OVERRUN].eq(
+            step_zero | (step_one & reader.pos[5] & (reader.pos[:5] != 0)))
 
-        # state fields that the pipeline needs
-        nbits = entry.nbits
-        total = entry.total
-        rbits = Signal(max_take)
-        m.d.comb += rbits.eq(reader.peek & ((1 << nbits) - 1))
-        raw = Signal(self._extra_max)
-        m.d.comb += raw.eq((reader.peek & ((1 << total) - 1)) >> nbits)
-        # body_left < 64, so that the overrun check in the decoding loop is a narrow compare
-        near_end = Signal()
+        # --- the ring: E (entry) -> F (field) -> S (next state) -> B (table read) -> E
+        e = DecodeEntry(ram.read_data)
+        e_valid, f_valid, s_valid, b_valid = (Signal(name=f"{n}_valid") for n in "efsb")
+        s_state = Signal(R)
+        f_field = Signal(F)
+        f_mask = Signal(R)
+        f_base = Signal(R)
         new_state = Signal(R)
-        m.d.comb += new_state.eq(entry.base + rbits)
-        next_slot = Signal(range(S))
-        m.d.comb += next_slot.eq(Mux(slot == S - 1, 0, slot + 1))
+        m.d.comb += new_state.eq(f_base | (f_field[:R] & f_mask))
 
+        advance = Signal()              # the ring turns
+        f_load = Signal()               # F takes a new token (or a padding check)
+        token_in = Signal()             # ... which is one of the chunk's states
+        mask_n = Signal(4)              # ... whose next state takes this many bits of the field
+        base_in = Signal(R)
         m.d.comb += [
-            crc_unit.data.eq(reader.shifted_word),
+            reader.take.eq(Mux(running, e.total, step_take)),
+            mask_n.eq(Mux(running, e.nbits, step_take)),
+            base_in.eq(Mux(running, e.base, 0)),
+        ]
+        fire = Signal()                 # the pair of the token in E is decoded
+        pad_step = Signal()             # padding bits checked (they must be 0)
+        ring_clear = Signal()
+
+        m.d.comb += [ram.read_addr.eq(s_state), ram.read_en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += [s_valid.eq(f_valid), s_state.eq(new_state),
+                         b_valid.eq(s_valid), e_valid.eq(b_valid)]
+
+        # F also carries what the output needs
+        f_code = Signal(9)
+        f_escape = Signal()
+        f_nbits = Signal(4)
+        f_width = Signal(range(X + 1))
+        f_last = Signal()
+        f_out = Signal()                # F holds a pair just decoded: output it
+        f_final = Signal()              # ... whose next state is final: it must be 0
+        f_pad = Signal()                # F holds padding bits just read: they must be 0
+        with m.If(f_load):
+            m.d.sync += [
+                f_valid.eq(token_in), f_field.eq(reader.field),
+                f_mask.eq(_thermometer(mask_n, R)), f_base.eq(base_in),
+                f_code.eq(e.code), f_escape.eq(e.escape), f_nbits.eq(e.nbits),
+                f_width.eq(e.total - e.nbits), f_last.eq(chunk_last & last_pair),
+            ]
+        m.d.sync += [f_out.eq(fire), f_final.eq(fire & tail), f_pad.eq(pad_step)]
+        with m.If(ring_clear):
+            m.d.sync += [e_valid.eq(0), f_valid.eq(0), s_valid.eq(0), b_valid.eq(0)]
+        # a final state, or padding bits (a next state from base 0), that is not 0
+        nonzero = Signal()
+        m.d.comb += [
+            nonzero.eq(new_state != 0),
+            found[ErrorCode.STATE].eq(nonzero & f_final),
+            found[ErrorCode.PADDING].eq(nonzero & f_pad),
         ]
 
+        # --- output: raw extra bits aligned, then a FIFO whose room is known from a register
+        o_valid = Signal()
+        o_pair = Signal(pair_layout)
+        m.d.sync += [
+            o_valid.eq(f_out),
+            o_pair.code.eq(f_code),
+            o_pair.escape.eq(f_escape),
+            o_pair.raw.eq((f_field >> f_nbits)[:X] & _thermometer(f_width, X)),
+            o_pair.last.eq(f_last),
+        ]
+        room = Signal()     # 4 places free: for the pairs in E, F and the output register
+        m.d.sync += room.eq(out_fifo.w_level <= self.OUT_DEPTH - 4)
+        m.d.comb += [
+            out_fifo.w_data.eq(o_pair),
+            out_fifo.w_en.eq(o_valid),
+            self.pairs.payload.eq(out_fifo.r_data),
+            self.pairs.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.pairs.ready),
+        ]
+        drained = ~f_out & ~o_valid & (out_fifo.r_level == 0)
+
+        # --- control
+        header = Signal(ChunkHeader)     # only word 0 fields are looked at from this view
+        m.d.comb += header.as_value()[:32].eq(reader.head)
+        bits_ok = reader.bits_ok
+        busy = Signal()
+        m.d.comb += self.status.busy.eq(busy)
+
         def on_fail():  # last in a state, so that it takes priority over its other m.next
-            with m.If(fail != ErrorCode.NONE):
+            with m.If(failed):
                 m.next = "DRAIN"
+
+        # A header word is taken (32 bits) when the position is 0; the window moves on in
+        # the next cycle, so a header word takes two cycles.
+        header_ready = reader.has_head & ~reader.pos[5]
+
+        header_step = Signal()
+        m.d.comb += body_step.eq(reader.consume & ~header_step)
+
+        def take_word():
+            m.d.comb += [reader.consume.eq(1), header_step.eq(1)]
 
         with m.FSM(name="fsm"):
             with m.State("IDLE"):
-                m.d.comb += self.table.ready.eq(1)
-                with m.If(~self.table.valid & (reader.avail >= 32)):
+                m.d.comb += [self.table.ready.eq(drained), ring_clear.eq(1)]
+                with m.If(~self.table.valid & reader.has_head):
                     m.d.sync += error_code.eq(ErrorCode.NONE)
                     m.next = "HEADER0"
 
+            # Each header word is taken as it comes; its checks are made in the next state,
+            # from registers. (The position is 0 between chunks.)
             with m.State("HEADER0"):
-                m.d.comb += self.status.busy.eq(1)
-                with m.If(reader.avail >= 32):
-                    m.d.comb += reader.take.eq(32)
+                m.d.comb += busy.eq(1)
+                with m.If(header_ready):
+                    take_word()
                     m.d.sync += [
-                        pairs_left.eq(header.pairs_minus_1 + 1),
+                        pm1.eq(header.pairs_minus_1),
                         chunk_last.eq(header.last),
                         table_log.eq(header.table_log_minus_8 + 8),
+                        states.eq(1 << header.states_log2),
+                        magic_bad.eq(header.magic != CHUNK_MAGIC),
+                        config_bad.eq((header.table_log_minus_8 + 8 != self.config.table_log) |
+                                      (self.config.table_log > R) | (header.states_log2 == 3) |
+                                      ~self.codebook_ok | table_bad),
                     ]
-                    with m.If(header.magic != CHUNK_MAGIC):
-                        m.d.comb += fail.eq(ErrorCode.MAGIC)
-                    with m.Elif((header.table_log_minus_8 + 8 != self.config.table_log) |
-                                (self.config.table_log > R) |
-                                (header.states_log2 != (S.bit_length() - 1)) |
-                                ~self.codebook_ok | table_bad):
-                        m.d.comb += fail.eq(ErrorCode.CONFIG)
-                    with m.Else():
-                        m.next = "HEADER1"
-                with m.Elif(reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+                    m.next = "HEADER1"
+                with m.Elif(reader.starved):
+                    fail(ErrorCode.TRUNCATED)
                 on_fail()
 
             with m.State("HEADER1"):
-                m.d.comb += self.status.busy.eq(1)
-                with m.If(reader.avail >= 32):
-                    m.d.comb += reader.take.eq(32)
-                    m.d.sync += [body_left.eq(reader.peek[:27] << 5),
-                                 near_end.eq(reader.peek[:27] < 2)]
-                    with m.If(reader.peek[27:32] != 0):
-                        m.d.comb += fail.eq(ErrorCode.CONFIG)
-                    with m.Else():
-                        m.next = "HEADER2"
-                with m.Elif(reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+                m.d.comb += busy.eq(1)
+                m.d.sync += [last_pair.eq(pm1 == 0), tail.eq(small(pm1, 3) & (pm1 < states))]
+                with m.If(magic_bad):
+                    fail(ErrorCode.MAGIC)
+                with m.Elif(config_bad):
+                    fail(ErrorCode.CONFIG)
+                with m.Elif(header_ready):
+                    take_word()
+                    m.d.sync += [body_left.eq(reader.head[:BODY_WORDS_BITS]),
+                                 config_bad.eq(reader.head[BODY_WORDS_BITS:] != 0)]
+                    m.next = "HEADER2"
+                with m.Elif(reader.starved):
+                    fail(ErrorCode.TRUNCATED)
                 on_fail()
 
             with m.State("HEADER2"):
-                m.d.comb += self.status.busy.eq(1)
-                with m.If(reader.avail >= 32):
-                    m.d.comb += [reader.take.eq(32), crc_unit.start.eq(1)]
-                    m.d.sync += [crc_expect.eq(reader.peek[:32]), slot.eq(0)]
+                m.d.comb += busy.eq(1)
+                m.d.sync += [body_zero.eq(body_left == 0), body_one.eq(body_left == 1),
+                             body_two.eq(body_left == 2)]
+                with m.If(config_bad):      # a body longer than any chunk needs
+                    fail(ErrorCode.CONFIG)
+                with m.Elif(header_ready):
+                    take_word()
+                    m.d.comb += crc_starting.eq(1)
+                    m.d.sync += [crc_expect.eq(reader.head), slot.eq(0),
+                                 step_take.eq(table_log)]
                     m.next = "INIT"
-                with m.Elif(reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+                with m.Elif(reader.starved):
+                    fail(ErrorCode.TRUNCATED)
                 on_fail()
 
-            with m.State("INIT"):   # the initial states, table_log bits each
-                m.d.comb += [self.status.busy.eq(1), crc_unit.valid.eq(reader.shifted)]
-                with m.If(table_log > body_left):
-                    m.d.comb += fail.eq(ErrorCode.OVERRUN)
-                with m.Elif(reader.avail >= table_log):
-                    m.d.comb += reader.take.eq(table_log)
-                    m.d.sync += [
-                        state[slot].eq(reader.peek & ((1 << table_log) - 1)),
-                        body_left.eq(body_left - table_log),
-                        near_end.eq(body_left - table_log < 64),
-                        slot.eq(next_slot),
-                    ]
-                    with m.If(slot == S - 1):
-                        m.next = "PRIME"
-                with m.Elif(reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+            with m.State("INIT"):   # the initial states, table_log bits each, into the ring
+                m.d.comb += busy.eq(1)
+                m.d.sync += in_body.eq(1)   # (the header's last word leaves in the first cycle)
+                with m.If(slot >= states):      # a ring position without a state
+                    m.d.comb += [advance.eq(1), f_load.eq(1)]
+                with m.Elif(bits_ok):
+                    m.d.comb += [advance.eq(1), f_load.eq(1), token_in.eq(1),
+                                 reader.consume.eq(1)]
+                with m.Elif(reader.starved):
+                    fail(ErrorCode.TRUNCATED)
+                with m.If(advance):
+                    m.d.sync += slot.eq(slot + 1)
+                    with m.If(slot == RING - 1):
+                        m.d.sync += running.eq(1)
+                        m.next = "RUN"
                 on_fail()
-
-            with m.State("PRIME"):  # read the entry of the first pair
-                m.d.comb += [self.status.busy.eq(1), rp.addr.eq(state[0]), rp.en.eq(1)]
-                m.next = "PRIME2" if registered else "RUN"
-
-            if registered:
-                with m.State("PRIME2"):  # it moves to the entry register; read the second's
-                    m.d.comb += [self.status.busy.eq(1), rp.addr.eq(state[1]), rp.en.eq(1)]
-                    m.d.sync += entry.eq(rp.data)
-                    m.next = "RUN"
 
             with m.State("RUN"):
-                m.d.comb += [self.status.busy.eq(1), crc_unit.valid.eq(reader.shifted)]
-                with m.If(near_end & (total > body_left[:7])):
-                    m.d.comb += fail.eq(ErrorCode.OVERRUN)
-                with m.Elif((reader.avail >= total) & out_free):
-                    m.d.comb += reader.take.eq(total)
-                    m.d.sync += [
-                        state[slot].eq(new_state),
-                        slot.eq(next_slot),
-                        body_left.eq(body_left - total),
-                        near_end.eq(body_left - total < 64),
-                        pairs_left.eq(pairs_left - 1),
-                        self.pairs.valid.eq(1),
-                        self.pairs.payload.code.eq(entry.code),
-                        self.pairs.payload.escape.eq(entry.escape),
-                        self.pairs.payload.raw.eq(raw),
-                        self.pairs.payload.last.eq(chunk_last & (pairs_left == 1)),
-                    ]
-                    if not registered:
-                        # the next pair's entry: its state is this one's new state (S == 1)
-                        m.d.comb += [rp.addr.eq(new_state), rp.en.eq(1)]
-                    else:
-                        # the next pair's entry moves up; the RAM reads the one after it, whose
-                        # state is this pair's new state (S == 2) or already final (S == 4)
-                        m.d.sync += entry.eq(rp.data)
-                        m.d.comb += [
-                            rp.addr.eq(new_state if S == 2 else state[(slot + 2)[:2]]),
-                            rp.en.eq(1),
-                        ]
-                    with m.If(pairs_left == 1):
+                go = e_valid & bits_ok & room
+                m.d.comb += [
+                    busy.eq(1),
+                    advance.eq(~e_valid | go), f_load.eq(~e_valid | go), token_in.eq(go),
+                    fire.eq(go), reader.consume.eq(go),
+                ]
+                with m.If(go):
+                    m.d.sync += [pm1.eq(pm1 - 1), last_pair.eq(pm1 == 1),
+                                 tail.eq(small(pm1, 3) & (pm1[:3] <= states))]
+                    with m.If(last_pair):
+                        m.d.sync += running.eq(0)
                         m.next = "PAD"
-                with m.Elif((reader.avail < total) & reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+                with m.Elif(e_valid & reader.starved):
+                    fail(ErrorCode.TRUNCATED)
                 on_fail()
 
-            with m.State("PAD"):    # zero padding to the end of the body's last word
-                m.d.comb += [self.status.busy.eq(1), crc_unit.valid.eq(reader.shifted)]
-                nonzero_state = Signal()
-                m.d.comb += nonzero_state.eq(Cat(*state_regs).any())
-                with m.If(body_left >= 32):
-                    m.d.comb += fail.eq(ErrorCode.PADDING)
-                with m.Elif(reader.avail >= body_left):
-                    m.d.comb += reader.take.eq(body_left)
-                    with m.If((reader.peek & ((1 << body_left[:5]) - 1)) != 0):
-                        m.d.comb += fail.eq(ErrorCode.PADDING)
-                    with m.Elif(nonzero_state):
-                        m.d.comb += fail.eq(ErrorCode.STATE)
-                    with m.Else():
-                        m.next = "CHECK"
-                with m.Elif(reader.ended):
-                    m.d.comb += fail.eq(ErrorCode.TRUNCATED)
-
+            with m.State("PAD"):    # after the last pair: what is left of the body
+                m.d.comb += busy.eq(1)
+                rest = 32 - reader.pos[:5]
+                m.d.sync += [pad_left.eq(rest),
+                             step_take.eq(Mux(reader.pos[:5] < 32 - PAD_STEP, PAD_STEP, rest))]
+                with m.If(rest_zero):               # (w0 leaves now if it is used up)
+                    m.d.sync += in_body.eq(0)
+                    m.next = "CRC"
+                with m.Elif(~rest_one | (reader.pos[:5] == 0)):     # 32 or more bits left
+                    fail(ErrorCode.PADDING)
+                with m.Else():
+                    m.next = "PADDING"
                 on_fail()
 
-            with m.State("CHECK"):  # the CRC register has taken the body's last word
-                m.d.comb += self.status.busy.eq(1)
-                with m.If(crc_unit.crc != crc_expect):
-                    m.d.comb += fail.eq(ErrorCode.CRC)
+            with m.State("PADDING"):    # the rest of the last word, 8 bits a cycle, is 0
+                m.d.comb += busy.eq(1)
+                rest = pad_left - PAD_STEP      # (step_take is PAD_STEP, or all that is left)
+                with m.If(pad_left == 0):           # (the last word leaves now)
+                    m.d.sync += in_body.eq(0)
+                    m.next = "CRC"
+                with m.Elif(bits_ok):
+                    m.d.comb += [pad_step.eq(1), f_load.eq(1), reader.consume.eq(1)]
+                    m.d.sync += [pad_left.eq(Mux(pad_left > PAD_STEP, rest, 0)),
+                                 step_take.eq(Mux(pad_left > 2 * PAD_STEP, PAD_STEP, rest))]
+                with m.Elif(reader.starved):
+                    fail(ErrorCode.TRUNCATED)
+                on_fail()
+
+            with m.State("CRC"):    # the CRC unit takes the body's last word
+                m.d.comb += busy.eq(1)
+                m.next = "CRC2"
+                on_fail()
+
+            with m.State("CRC2"):   # the CRC register has it; crc_ok is registered from it
+                m.d.comb += busy.eq(1)
+                m.next = "CHECK"
+                on_fail()
+
+            with m.State("CHECK"):
+                m.d.comb += [busy.eq(1), ring_clear.eq(1)]
+                m.d.sync += step_take.eq(32)
+                with m.If(~crc_ok):
+                    fail(ErrorCode.CRC)
                 with m.Elif(chunk_last):
                     m.next = "END"
                 with m.Else():
                     m.next = "HEADER0"
-
                 on_fail()
 
             with m.State("END"):    # the tensor's `last` word must have been the final one
-                m.d.comb += self.status.busy.eq(1)
-                with m.If(reader.ended & (reader.avail == 0)):
+                m.d.comb += busy.eq(1)
+                with m.If(reader.starved):
                     m.d.comb += reader.restart.eq(1)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.comb += fail.eq(ErrorCode.TRAILING)
-
+                    fail(ErrorCode.TRAILING)
                 on_fail()
 
             with m.State("DRAIN"):  # drop the rest of a broken tensor
-                m.d.comb += [self.status.busy.eq(1), reader.flush.eq(1)]
+                m.d.comb += [busy.eq(1), reader.flush.eq(1), ring_clear.eq(1)]
+                m.d.sync += [in_body.eq(0), running.eq(0), step_take.eq(32)]
                 with m.If(reader.ended):
                     m.d.comb += reader.restart.eq(1)
                     m.next = "IDLE"
-
-        with m.If(fail != ErrorCode.NONE):
-            m.d.sync += error_code.eq(fail)
         return m

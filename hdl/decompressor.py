@@ -43,7 +43,8 @@ class Decompressor(wiring.Component):
     Ports are AXI-Stream style (``valid``/``ready``, ``last`` at a tensor's end). Write the
     tensor's table (:meth:`golden.codec.Table.image`) through :attr:`table`, then stream its
     payload into :attr:`words`; values leave :attr:`values` in the tensor's order, one per
-    clock. Latency from the first header word to the first value: 10 + ``states`` cycles.
+    clock for chunks of 4 interleaved states (``states / 4`` for 1 or 2). Latency from the first
+    header word to the first value: 14 cycles.
     The table port takes writes once the previous tensor's last value has left :attr:`values`.
     Every ready is driven from registers or from the next stage's ready through a stage
     register; no valid depends on a ready, so tops can be chained. Errors: see
@@ -53,7 +54,7 @@ class Decompressor(wiring.Component):
     ----------
     fmt : str
         Output format, a key of :data:`FORMATS` (default ``"bf16"``).
-    table_log_max, states : int
+    table_log_max : int
         See :class:`TansDecoder`.
 
     Members
@@ -64,11 +65,11 @@ class Decompressor(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, fmt="bf16", *, table_log_max=10, states=2):
+    def __init__(self, fmt="bf16", *, table_log_max=10):
         _check_format(fmt)
         self._fmt = fmt
         self._extra_max = extra_max(fmt)
-        self._table_log_max, self._states = table_log_max, states
+        self._table_log_max = table_log_max
         super().__init__({
             "words": In(stream.Signature(Word)),
             "table": In(stream.Signature(TableWrite)),
@@ -83,7 +84,7 @@ class Decompressor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.decoder = dec = TansDecoder(
-            table_log_max=self._table_log_max, states=self._states, extra_max=self._extra_max)
+            table_log_max=self._table_log_max, extra_max=self._extra_max)
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
         if self._fmt in INT_FORMATS:
             pk = IntPacker(INT_FORMATS[self._fmt], self._extra_max)

@@ -49,7 +49,7 @@ class TansEncoder(wiring.Component):
     """
 
     def __init__(self, *, table_log_max=10, states=2, extra_max=16, chunk_max=1024):
-        check_lane_parameters(table_log_max, states, extra_max)
+        check_lane_parameters(table_log_max, extra_max, states)
         self._R, self._S, self._extra_max, self._chunk_max = \
             table_log_max, states, extra_max, chunk_max
         super().__init__({

@@ -1,8 +1,8 @@
 """``make verilog``: one self-contained Verilog file per top, with clean port names, a datasheet
 and an instantiation example.
 
-    python -m hdl.export --top decompressor|compressor [--lanes N] [--fmt bf16] [--table-log 10]
-                         [--states 2] [--chunk-pairs 4096] --out build/verilog
+    python -m hdl.export --top decompressor|compressor [--lanes N] [--in-width 4] [--fmt bf16]
+                         [--table-log 10] [--states 4] [--chunk-pairs 4096] --out build/verilog
 
 writes ``<out>/ansnum_<top>[_<lanes>l].v`` (module ``ansnum_<top>[_<lanes>l]``, no source
 attributes), ``<stem>.md`` (ports, baked-in parameters, protocol, latency, throughput, error
@@ -10,7 +10,6 @@ codes, resources per FPGA family) and ``<stem>_inst.v`` (an instantiation exampl
 """
 
 import argparse
-import importlib
 import inspect
 import json
 import re
@@ -41,6 +40,8 @@ PORT_DESCRIPTIONS = {
     "s_axis_tvalid": "input stream valid",
     "s_axis_tready": "input stream ready; a transfer is `tvalid & tready`",
     "s_axis_tlast": "input stream: marks the tensor's final {in_one}",
+    "s_axis_tkeep": "input stream byte enables: whole words, contiguous from byte 0; only the "
+                    "tensor's final beat may keep fewer than all",
     "m_axis_tdata": "output stream: {out}",
     "m_axis_tvalid": "output stream valid",
     "m_axis_tready": "output stream ready (backpressure; may be held low at any time)",
@@ -88,6 +89,8 @@ class AxiStreamTop(wiring.Component):
     m_axis_tready : In(1)
     m_axis_tkeep : Out(bytes)
         Only for tops with several values per beat (:mod:`hdl.multilane`).
+    s_axis_tkeep : In(bytes)
+        Only for tops with several words per input beat (:mod:`hdl.multilane`).
     s_table_addr, s_table_data, s_table_valid : In
     s_table_ready : Out(1)
     status_busy, status_error : Out(1)
@@ -108,7 +111,14 @@ class AxiStreamTop(wiring.Component):
             raise TypeError(f"{type(inner).__name__} has no {missing} port; an exported top "
                             "needs words, values, table and status") from None
         self._inner, self._in, self._out = inner, in_name, out_name
-        self._in_bits = data.Layout.cast(in_layout).size - 1       # payload = data + last
+        in_layout = data.Layout.cast(in_layout)
+        # several words per input beat (hdl.multilane.InBeat): `count` of them, from word 0 up
+        self._in_beat = "count" in dict(in_layout)
+        if self._in_beat:
+            self._in_words = in_layout["data"].shape.length
+            self._in_bits = 32 * self._in_words
+        else:
+            self._in_bits = in_layout.size - 1       # payload = data + last
         out_layout = data.Layout.cast(out_layout)
         # several values per beat (hdl.multilane.Values): `count` of them, from the LSB up
         self._beat = "count" in dict(out_layout)
@@ -121,11 +131,13 @@ class AxiStreamTop(wiring.Component):
         else:
             self._out_bits = out_layout.size - 1
         keep = {"m_axis_tkeep": Out(self._out_bits // 8)} if self._beat else {}
+        in_keep = {"s_axis_tkeep": In(self._in_bits // 8)} if self._in_beat else {}
         super().__init__({
             "s_axis_tdata": In(self._in_bits),
             "s_axis_tvalid": In(1),
             "s_axis_tready": Out(1),
             "s_axis_tlast": In(1),
+            **in_keep,
             "m_axis_tdata": Out(self._out_bits),
             "m_axis_tvalid": Out(1),
             "m_axis_tready": In(1),
@@ -150,6 +162,10 @@ class AxiStreamTop(wiring.Component):
         i, o = getattr(core, self._in), getattr(core, self._out)
         # the payloads' data field is `data` (Word) or `value` (Value): the one that is not last
         i_data = [i.payload[n] for n, _ in data.Layout.cast(i.payload.shape()) if n != "last"][0]
+        if self._in_beat:       # words kept: the count of words whose first byte is kept
+            i_data = i.payload.data
+            m.d.comb += i.payload.count.eq(
+                sum(self.s_axis_tkeep[4 * j] for j in range(self._in_words)))
         if self._beat:
             o_data = o.payload.value
             per_value = self._value_bits // 8
@@ -182,7 +198,8 @@ class ExportError(Exception):
     pass
 
 
-def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=2, chunk_pairs=4096):
+def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=4096,
+               in_width=4):
     """The Amaranth top to export."""
     if top not in TOPS:
         raise ExportError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
@@ -194,16 +211,10 @@ def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=2, chunk_pa
         return Compressor(fmt, table_log_max=table_log_max, states=states,
                           chunk_pairs=chunk_pairs)
     if lanes == 1:
-        return Decompressor(fmt, table_log_max=table_log_max, states=states)
-    try:
-        multilane = importlib.import_module(f"{__package__}.multilane")
-    except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.multilane":
-            raise
-        raise ExportError(f"--lanes {lanes} needs hdl/multilane.py (MultiLaneDecompressor), "
-                          "which does not exist yet; only --lanes 1 exports today") from None
-    return multilane.MultiLaneDecompressor(fmt=fmt, lanes=lanes, table_log_max=table_log_max,
-                                           states=states)
+        return Decompressor(fmt, table_log_max=table_log_max)
+    from .multilane import MultiLaneDecompressor
+    return MultiLaneDecompressor(fmt=fmt, lanes=lanes, table_log_max=table_log_max,
+                                 in_width=in_width)
 
 
 def _ports(verilog_text, module):
@@ -297,13 +308,14 @@ def _resources(top, lanes, fmt, table_log_max, states):
     rows = []
     for row in re.findall(r"^\|(.*)\|$", fpga.split("### Place and route", 1)[-1], re.M):
         cols = [c.strip() for c in row.split("|")]
-        if len(cols) >= 10 and cols[1] == top and cols[2:4] == [str(table_log_max),
-                                                                  str(states)]:
+        if len(cols) >= 10 and cols[1] == top and cols[2] == str(table_log_max) and \
+                (states is None or cols[3] == str(states)):
             rows.append(cols)
     if not rows or lanes != 1 or fmt != "bf16":
         return [f"Not measured for this configuration: docs/results.md (FPGA) has no figures "
-                f"for top {top!r}, {lanes} lane(s), {fmt}, table log {table_log_max}, "
-                f"{states} states, and there is no build/*/report.json for it "
+                f"for top {top!r}, {lanes} lane(s), {fmt}, table log {table_log_max}"
+                f"{'' if states is None else f', {states} states'}, and there is no "
+                f"build/*/report.json for it "
                 f"(`python -m fpga.build` makes one)."]
     lines += ["| family | board | Fmax MHz (seeds) | LUT4 | FF | block RAM | component "
               "LUT4 + carry / FF |", "|---|---|---|---:|---:|---:|---|"]
@@ -394,7 +406,7 @@ def _datasheet(stem, top, inner, ports, params):
         L.append(f"| {member.value} | {member.name} | {meaning} |")
     L += ["", "## Resources", ""]
     L += _resources(top, params.get("lanes", 1), params["fmt"], params["table_log_max"],
-                    params["states"])
+                    params.get("states"))
     L += ["", "## Instantiation", "", f"See `{stem}_inst.v`.", ""]
     return "\n".join(L)
 
@@ -417,21 +429,25 @@ def _instantiation(stem, ports):
     return "\n".join(L)
 
 
-def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=2, chunk_pairs=4096):
+def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=4096,
+           in_width=4):
     """Write the Verilog, the datasheet and the instantiation example; returns their paths."""
     if fmt not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     inner = make_inner(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
-                       chunk_pairs=chunk_pairs)
+                       chunk_pairs=chunk_pairs, in_width=in_width)
     stem = f"ansnum_{top}" + (f"_{lanes}l" if lanes > 1 else "")
     wrapper = AxiStreamTop(inner)
     text = verilog.convert(wrapper, name=stem, emit_src=False)
     order = ["clk", "rst", *wrapper.signature.members]
     ports = sorted(_ports(text, stem), key=lambda p: order.index(p[0]))
-    params = {"fmt": fmt, "table_log_max": table_log_max, "states": states}
+    params = {"fmt": fmt, "table_log_max": table_log_max}
     if top == "decompressor":
         params["lanes"] = lanes
+        if lanes > 1:
+            params["in_width"] = in_width
     else:
+        params["states"] = states
         params["chunk_pairs"] = chunk_pairs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -450,14 +466,17 @@ def main(argv=None):
     p.add_argument("--fmt", default="bf16", choices=list(FORMATS))
     p.add_argument("--table-log", type=int, default=10,
                    help=f"largest table log ({layouts.TABLE_LOG_MIN} .. {layouts.TABLE_LOG_MAX})")
-    p.add_argument("--states", type=int, default=2, choices=(1, 2, 4))
+    p.add_argument("--states", type=int, default=4, choices=(1, 2, 4),
+                   help="compressor: interleaved states it writes (decompressors take any)")
+    p.add_argument("--in-width", type=int, default=4, choices=(1, 2, 4),
+                   help="multi-lane decompressor: 32-bit words per input beat")
     p.add_argument("--chunk-pairs", type=int, default=4096, help="compressor: pairs per chunk")
     p.add_argument("--out", default="build/verilog")
     args = p.parse_args(argv)
     try:
         paths = export(args.top, args.out, lanes=args.lanes, fmt=args.fmt,
                        table_log_max=args.table_log, states=args.states,
-                       chunk_pairs=args.chunk_pairs)
+                       chunk_pairs=args.chunk_pairs, in_width=args.in_width)
     except (ExportError, ValueError) as error:
         print(f"export: error: {error}", file=sys.stderr)
         return 1

@@ -2,9 +2,11 @@
 // the DUT from vector files at full simulation speed, with random stalls on
 // every stream, and checks every output word in order.
 //
-// Commands (cmd file, one 64-bit hex word per line): [31:0] data, [32] last (the input stream:
-// payload words, or values for the compressor), [45:33] table address, [46] 1 = table write,
-// 0 = input stream. Expected outputs (exp file, one 64-bit hex word per line): the DUT's output
+// Commands (cmd file, one CMD_BITS-bit hex word per line): [IN_BITS-1:0] the input stream's
+// payload without `last` (payload words, or values for the compressor; for the multi-lane top
+// IN_WORDS words and their count), [IN_BITS] last, [IN_BITS+13:IN_BITS+1] table address,
+// [IN_BITS+14] 1 = table write, 0 = input stream; a table write's data is bits [31:0]. With
+// one word per beat that is [31:0] data, [32] last, [45:33] address, [46] table write. Expected outputs (exp file, one 64-bit hex word per line): the DUT's output
 // payload ({last, value}, or {last, word} for the compressor). cocotb writes the files, sets
 // n_cmd / n_exp and pulses `load`; the harness reads the files, runs, and raises `done`.
 `default_nettype none
@@ -23,6 +25,8 @@ module harness #(
 `else
     parameter OUT_BITS = VALUE_BITS + 1,
 `endif
+    parameter IN_BITS = 32,     // input payload without `last` (multi-lane: words and count)
+    parameter CMD_BITS = 64,
     parameter CMD_DEPTH = 1 << 24,
     parameter EXP_DEPTH = 1 << 24,
     parameter EXP_BITS = 64     // width of an expected output (multi-lane: a beat)
@@ -49,7 +53,7 @@ module harness #(
     output reg  [63:0] in_last,      // cycle of the last one
     output reg  [31:0] in_count      // input-stream transfers
 );
-    reg [63:0] cmd_mem [0:CMD_DEPTH-1];
+    reg [CMD_BITS-1:0] cmd_mem [0:CMD_DEPTH-1];
     reg [EXP_BITS-1:0] exp_mem [0:EXP_DEPTH-1];
     string cmd_file, exp_file;
     initial begin
@@ -61,13 +65,14 @@ module harness #(
     reg [31:0] ci, ei;
     reg [31:0] rnd;
     reg [16:0] idle;
-    reg [63:0] cmd;
+    reg [CMD_BITS-1:0] cmd;
     reg in_valid, out_ready;
 
     wire        in_ready, table_ready, out_valid;
     wire [OUT_BITS-1:0] out_payload;
     wire [5:0]  status;
-    wire        is_table = cmd[46];
+    wire        is_table = cmd[IN_BITS+14];
+    wire [12:0] table_addr = cmd[IN_BITS+13:IN_BITS+1];
     wire        fire_in  = in_valid & (is_table ? table_ready : in_ready);
     wire        fire_out = out_valid & out_ready;
 
@@ -77,7 +82,7 @@ module harness #(
         .values__valid(in_valid & ~is_table), .values__ready(in_ready),
         .values__payload({cmd[32], cmd[VALUE_BITS-1:0]}),
         .table__valid(in_valid & is_table), .table__ready(table_ready),
-        .table__payload({cmd[31:0], cmd[45:33]}),
+        .table__payload({cmd[31:0], table_addr}),
         .words__valid(out_valid), .words__ready(out_ready),
         .words__payload(out_payload),
         .status(status)
@@ -86,9 +91,9 @@ module harness #(
     `DUT_DECOMPRESSOR dut (
         .clk(clk), .rst(rst),
         .words__valid(in_valid & ~is_table), .words__ready(in_ready),
-        .words__payload(cmd[32:0]),
+        .words__payload(cmd[IN_BITS:0]),
         .table__valid(in_valid & is_table), .table__ready(table_ready),
-        .table__payload({cmd[31:0], cmd[45:33]}),
+        .table__payload({cmd[31:0], table_addr}),
         .values__valid(out_valid), .values__ready(out_ready),
         .values__payload(out_payload),
         .status(status)

@@ -35,7 +35,7 @@ def check(results):
 
 @pytest.fixture(scope="module")
 def main_lane():
-    return Harness("bf16", table_log_max=12, states=2).build()
+    return Harness("bf16", table_log_max=12).build()
 
 
 def stalled(tensors, name, seed):
@@ -44,7 +44,7 @@ def stalled(tensors, name, seed):
              "out_stall": 0.35, "seed": seed}]
 
 
-@pytest.mark.xdist_group("bf16-t12-s2")
+@pytest.mark.xdist_group("bf16-t12")
 def test_all_bf16_patterns_every_table_log_and_codebook(main_lane):
     tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=log, min_table_log=log,
                                chunk_pairs=8192, name=f"{book.name}/{log}")
@@ -53,7 +53,7 @@ def test_all_bf16_patterns_every_table_log_and_codebook(main_lane):
     check(main_lane.run(stalled(tensors, "all-bf16", 3), "all-bf16"))
 
 
-@pytest.mark.xdist_group("bf16-t12-s2")
+@pytest.mark.xdist_group("bf16-t12")
 def test_random_tensors_and_escapes(main_lane):
     rng = np.random.default_rng(1)
     tensors = []
@@ -75,7 +75,7 @@ def test_random_tensors_and_escapes(main_lane):
     check(main_lane.run(stalled(tensors, "random", 5), "random"))
 
 
-@pytest.mark.xdist_group("bf16-t12-s2")
+@pytest.mark.xdist_group("bf16-t12")
 def test_real_minilm_tensors(main_lane):
     """Every BF16 tensor of all-MiniLM-L6-v2, cut to its first 40,000 values here
     (``make sim`` runs them whole)."""
@@ -100,7 +100,7 @@ def test_real_minilm_tensors(main_lane):
     assert rate >= 0.98
 
 
-@pytest.mark.xdist_group("bf16-t12-s2")
+@pytest.mark.xdist_group("bf16-t12")
 def test_bad_payloads_flag_error_never_hang_and_recover(main_lane):
     """Each corrupted tensor must raise the error flag and drain; the next tensor, sent to the
     same running DUT, must decode bit-exact."""
@@ -132,9 +132,10 @@ def test_bad_payloads_flag_error_never_hang_and_recover(main_lane):
         check([next_run])
 
 
-@pytest.mark.parametrize("states", [1, 4])
+@pytest.mark.parametrize("states", [1, 2])
 def test_other_state_counts(states):
-    with_states = Harness("bf16", table_log_max=10, states=states).build()
+    """Chunks of 1 or 2 states (the ring decodes them at a quarter and half the rate)."""
+    with_states = Harness("bf16", table_log_max=10).build()
     rng = np.random.default_rng(states)
     tensors = [Tensor.compress(ALL_BF16, BF16_BOOKS, max_table_log=10, states=states,
                                chunk_pairs=5000),
@@ -144,7 +145,7 @@ def test_other_state_counts(states):
 
 
 def test_fp16_lane_all_patterns():
-    lane = Harness("fp16", table_log_max=10, states=2).build()
+    lane = Harness("fp16", table_log_max=10).build()
     all16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
     books = [codebooks.get("fp16-exp"), codebooks.get("fp16-sexp")]
     tensors = [Tensor.compress(all16, [b], max_table_log=10, chunk_pairs=10000) for b in books]
@@ -153,7 +154,7 @@ def test_fp16_lane_all_patterns():
 
 def test_int8_lane_every_value():
     """Quantised int8 (magnitude-class code book): every value, table logs 8 and 10, stalls."""
-    lane = Harness("int8", table_log_max=10, states=2).build()
+    lane = Harness("int8", table_log_max=10).build()
     rng = np.random.default_rng(23)
     values = np.concatenate([np.arange(256), np.clip(np.round(
         rng.standard_normal(30000) * 12), -128, 127).astype(np.int64) & 255]).astype(np.uint8)

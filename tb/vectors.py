@@ -63,6 +63,30 @@ def commands(tensors, value_bits, compressor=False):
     return np.concatenate(cmds), np.concatenate(exps)
 
 
+def multilane_commands(tensors, in_width):
+    """Commands for the multi-lane top, as Python integers (wider than 64 bits): table writes,
+    then the payload in input beats of ``in_width`` words (``hdl.multilane.InBeat``: the words,
+    their count, ``last``), the tensor's final beat partial. Layout as tb/harness.sv says, with
+    ``IN_BITS`` = :func:`multilane_in_bits`."""
+    in_bits = multilane_in_bits(in_width)
+    cmds = []
+    for t in tensors:
+        for addr, word in enumerate(t.table.image()):
+            cmds.append(1 << (in_bits + 14) | addr << (in_bits + 1) | int(word))
+        words = [int(w) for w in t.payload]
+        for i in range(0, len(words), in_width):
+            group = words[i:i + in_width]
+            beat = sum(w << (32 * j) for j, w in enumerate(group))
+            beat |= len(group) << (32 * in_width)
+            cmds.append(beat | int(i + in_width >= len(words)) << in_bits)
+    return cmds
+
+
+def multilane_in_bits(in_width):
+    """Width of the multi-lane top's input payload without ``last``: the words and their count."""
+    return 32 * in_width + in_width.bit_length()
+
+
 def multilane_beats(tensors, value_bits, lanes):
     """Expected output beats of a :class:`~hdl.multilane.MultiLaneDecompressor` with ``lanes``
     lanes, as integers ``value[0] | value[1] << value_bits | ... | count << lanes * value_bits

@@ -13,7 +13,8 @@ from hdl.compressor import Compressor
 from hdl.decompressor import FORMATS, Decompressor, value_bits
 from hdl.multilane import MultiLaneDecompressor
 
-from .vectors import commands, multilane_beats, write_hex, write_hex_ints
+from .vectors import (commands, multilane_beats, multilane_commands, multilane_in_bits,
+                      write_hex, write_hex_ints)
 
 __all__ = ["Harness"]
 
@@ -44,7 +45,7 @@ class Harness:
     """A Verilator build of ``tb/harness.sv`` around one Decompressor (or Compressor, with
     ``chunk_pairs`` given) configuration.
 
-    Builds go to ``build/tb/<top>-<fmt>-t<table_log_max>-s<states>/`` and are reused while the
+    Builds go to ``build/tb/<top>-<fmt>-t<table_log_max>[-s<states>]/`` and are reused while the
     generated Verilog is unchanged.
 
     With ``exported`` (the path of a file written by :mod:`hdl.export` for this configuration),
@@ -56,8 +57,8 @@ class Harness:
     beats (``OUT_BITS`` wide) with :func:`tb.vectors.multilane_beats`.
     """
 
-    def __init__(self, fmt="bf16", table_log_max=10, states=2, chunk_pairs=None, exported=None,
-                 lanes=None):
+    def __init__(self, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None, exported=None,
+                 lanes=None, in_width=4):
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
         self.chunk_pairs = chunk_pairs
         self.compressor = chunk_pairs is not None
@@ -66,11 +67,12 @@ class Harness:
         top = f"compressor-c{chunk_pairs}" if self.compressor else "decompressor"
         if self.exported is not None:
             top = f"export-{top}"
-        self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}-s{states}"
-        self.lanes = lanes
-        if lanes is not None:    # the multi-lane top: same ports, values in beats
-            self.dir = self.dir.with_name(f"multilane{lanes}-{fmt}-t{table_log_max}"
-                                          f"-s{states}")
+        # (a decompressor decodes any number of states; a compressor writes `states`)
+        states_part = f"-s{states}" if self.compressor else ""
+        self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}{states_part}"
+        self.lanes, self.in_width = lanes, in_width
+        if lanes is not None:    # the multi-lane top: beats of words in, beats of values out
+            self.dir = self.dir.with_name(f"multilane{lanes}-w{in_width}-{fmt}-t{table_log_max}")
 
     def build(self):
         with _locked(self.dir):
@@ -128,9 +130,9 @@ class Harness:
 
     def _decompressor(self):
         if self.lanes is None:
-            return Decompressor(self.fmt, table_log_max=self.table_log_max, states=self.states)
-        return MultiLaneDecompressor(self.fmt, lanes=self.lanes,
-                                     table_log_max=self.table_log_max, states=self.states)
+            return Decompressor(self.fmt, table_log_max=self.table_log_max)
+        return MultiLaneDecompressor(self.fmt, lanes=self.lanes, in_width=self.in_width,
+                                     table_log_max=self.table_log_max)
 
     @property
     def out_bits(self):
@@ -142,14 +144,16 @@ class Harness:
     def _parameters(self):
         if self.lanes is None:
             return {"VALUE_BITS": self.value_bits}
+        in_bits = multilane_in_bits(self.in_width)
         return {"VALUE_BITS": self.value_bits, "OUT_BITS": self.out_bits,
-                "EXP_BITS": self.out_bits, "EXP_DEPTH": 1 << 21}
+                "EXP_BITS": self.out_bits, "EXP_DEPTH": 1 << 21,
+                "IN_BITS": in_bits, "CMD_BITS": in_bits + 15, "CMD_DEPTH": 1 << 22}
 
     def _commands(self, tensors):
-        cmd, exp = commands(tensors, self.value_bits, self.compressor)
         if self.lanes is not None:
-            exp = multilane_beats(tensors, self.value_bits, self.lanes)
-        return cmd, exp
+            return (multilane_commands(tensors, self.in_width),
+                    multilane_beats(tensors, self.value_bits, self.lanes))
+        return commands(tensors, self.value_bits, self.compressor)
 
     def _write_expected(self, path, exp):
         if self.lanes is None:
@@ -174,7 +178,11 @@ class Harness:
                 "batches": []}
         for i, b in enumerate(batches):
             cmd, exp = self._commands(b["tensors"])
-            write_hex(work / f"b{i}.cmd.hex", cmd, 16)
+            if self.lanes is None:
+                write_hex(work / f"b{i}.cmd.hex", cmd, 16)
+            else:
+                write_hex_ints(work / f"b{i}.cmd.hex", cmd,
+                               (multilane_in_bits(self.in_width) + 15 + 3) // 4)
             self._write_expected(work / f"b{i}.exp.hex", exp)
             spec["batches"].append({
                 "name": b.get("name", str(i)), "cmd": str(work / f"b{i}.cmd.hex"),

@@ -154,25 +154,17 @@ def test_resources_from_results_md_without_build_reports(tmp_path, monkeypatch):
     assert "Not measured" in "\n".join(export._resources("compressor", 1, "bf16", 10, 2))
 
 
-def test_lanes_without_multilane_top(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hdl.multilane", None)     # as if it did not exist
-    assert export.main(["--top", "decompressor", "--lanes", "4", "--out", str(tmp_path)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "hdl/multilane.py" in err
-    assert not list(tmp_path.iterdir())
-
-
 def test_multilane_export(tmp_path):
-    """With hdl/multilane.py, ``--lanes 2`` exports ``ansnum_decompressor_2l``: two values per
-    beat in ``m_axis_tdata``, their bytes in ``m_axis_tkeep``; it lints like the others."""
-    if not (ROOT / "hdl" / "multilane.py").exists():
-        pytest.skip("hdl/multilane.py does not exist yet")
+    """``--lanes 2`` exports ``ansnum_decompressor_2l``: two values per beat in ``m_axis_tdata``,
+    their bytes in ``m_axis_tkeep``; four payload words per input beat in ``s_axis_tdata``, the
+    words kept in ``s_axis_tkeep``; it lints like the others."""
     paths = export.export("decompressor", tmp_path, lanes=2)
     assert paths["verilog"].name == "ansnum_decompressor_2l.v"
     ports = module_ports(paths["verilog"].read_text(), "ansnum_decompressor_2l")
     assert ports == datasheet_ports(paths["datasheet"].read_text())
     assert ports["m_axis_tdata"] == ("output", 32) and ports["m_axis_tkeep"] == ("output", 4)
-    assert set(ports) == set(PORTS) | {"m_axis_tkeep"}
+    assert ports["s_axis_tdata"] == ("input", 128) and ports["s_axis_tkeep"] == ("input", 16)
+    assert set(ports) == set(PORTS) | {"m_axis_tkeep", "s_axis_tkeep"}
     r = verilator("--lint-only", "-Wall", *LINT_WAIVERS, paths["verilog"].name,
                   cwd=tmp_path)
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
@@ -187,7 +179,7 @@ def check(results):
 
 
 def test_exported_decompressor_all_bf16_patterns(exported):
-    harness = Harness("bf16", table_log_max=10, states=2,
+    harness = Harness("bf16", table_log_max=10,
                       exported=exported["decompressor"]["verilog"]).build()
     tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=log, min_table_log=log,
                                chunk_pairs=8192, name=f"{book.name}/{log}")
@@ -200,7 +192,7 @@ def test_exported_decompressor_all_bf16_patterns(exported):
 
 
 def test_exported_compressor_all_bf16_patterns(exported):
-    harness = Harness("bf16", table_log_max=10, states=2, chunk_pairs=CHUNK,
+    harness = Harness("bf16", table_log_max=10, chunk_pairs=CHUNK,
                       exported=exported["compressor"]["verilog"]).build()
     tensors = [Tensor.compress(ALL_BF16, [book], max_table_log=10, chunk_pairs=CHUNK)
                for book in BF16_BOOKS]

@@ -95,7 +95,7 @@ def test_back_to_back_tables_escape_and_short_tensors():
         jobs.append((table, values, payload))
     assert jobs[0][0].codebook is not jobs[1][0].codebook   # exp, then sexp
     jobs.append((None, a, jobs[3][2]))     # the loaded (escape) table is used again
-    dut = Compressor(table_log_max=10, states=2, chunk_pairs=64)
+    dut = Compressor(table_log_max=10, chunk_pairs=64)
     results, _ = run_compressor(dut, [(t, v, len(p)) for t, v, p in jobs], seed=4, stall=0.25)
     for result, (_, _, payload) in zip(results, jobs):
         check(result, payload)
@@ -111,7 +111,7 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
     big[77] = 0x4700    # 32768.0: an exponent the table has no symbol for
     _, payload, _ = codec.compress_values(small, [table.codebook], max_table_log=9,
                                           chunk_pairs=50)
-    dut = Compressor(table_log_max=10, states=2, chunk_pairs=50)
+    dut = Compressor(table_log_max=10, chunk_pairs=50)
     jobs = [(table, big, None), (table, small, len(payload))]
     rng2 = random.Random(1)
     codes = []
@@ -159,8 +159,8 @@ def test_rtl_compressor_to_rtl_decompressor_round_trip():
     x = bf16_weights(rng, 400, 0.2)
     table = codec.compress_values(x, BF16, max_table_log=10, chunk_pairs=128)[0]
     m = Module()
-    m.submodules.comp = comp = Compressor(table_log_max=10, states=2, chunk_pairs=128)
-    m.submodules.dec = dec = Decompressor(table_log_max=10, states=2)
+    m.submodules.comp = comp = Compressor(table_log_max=10, chunk_pairs=128)
+    m.submodules.dec = dec = Decompressor(table_log_max=10)
     wiring.connect(m, comp.words, dec.words)
     r = random.Random(2)
     got = []
@@ -190,7 +190,7 @@ def test_sustained_one_value_per_clock():
     rng = np.random.default_rng(7)
     x = bf16_weights(rng, 2048)
     table, payload, _ = codec.compress_values(x, BF16, max_table_log=9, chunk_pairs=512)
-    dut = Compressor(table_log_max=9, states=2, chunk_pairs=512)
+    dut = Compressor(table_log_max=9, chunk_pairs=512)
     (result,), state = run_compressor(dut, [(table, x, len(payload))])
     check(result, payload)
     accepted = state["accepted"]
@@ -217,11 +217,11 @@ def test_quantised_integers_both_directions(fmt, bits):
                         np.clip(np.round(rng.standard_normal(300) * lo / 6), -lo, lo - 1)
                         .astype(np.int64) & ((1 << bits) - 1)]).astype(np.uint8)
     table, payload, _ = codec.compress_values(x, [book], max_table_log=9, chunk_pairs=128)
-    (result,), _ = run_compressor(Compressor(fmt, table_log_max=9, states=2, chunk_pairs=128),
+    (result,), _ = run_compressor(Compressor(fmt, table_log_max=9, chunk_pairs=128),
                                   [(table, x, len(payload))], seed=bits, stall=0.25)
     check(result, payload)
     from streamsim import Job, run_decompressor
-    (job,) = run_decompressor(Decompressor(fmt, table_log_max=9, states=2),
+    (job,) = run_decompressor(Decompressor(fmt, table_log_max=9),
                               [Job(table.image(), payload)], seed=bits, in_stall=0.25,
                               out_stall=0.25)
     assert job.code == ErrorCode.NONE

@@ -38,6 +38,15 @@ def expected(values):
     return list(zip((int(v) for v in values), last))
 
 
+def input_beats(payload, width):
+    """A payload as the top's input beats: ``width`` words each, the last one partial."""
+    words = [int(w) for w in payload]
+    for i in range(0, len(words), width):
+        group = words[i:i + width]
+        yield {"data": group + [0] * (width - len(group)), "count": len(group),
+               "last": i + width >= len(words)}
+
+
 def run_multilane(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=200_000):
     """Like streamsim.run_decompressor, for beats of several values: each job gets its values as
     ``(value, last)`` pairs (``last`` on the final value of a beat with ``last``), its status
@@ -53,9 +62,8 @@ def run_multilane(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=
                 for addr, word in enumerate(job.image):
                     await put(ctx, dut.table, {"addr": addr, "data": int(word)}, rng, in_stall)
             start, start_beats, t0 = len(out), len(counts), done["cycle"]
-            for k, word in enumerate(job.payload):
-                await put(ctx, dut.words, {"data": int(word), "last": k == len(job.payload) - 1},
-                          rng, in_stall)
+            for beat in input_beats(job.payload, dut.in_width):
+                await put(ctx, dut.words, beat, rng, in_stall)
             quiet = 0
             while quiet < 6:
                 await ctx.tick()
@@ -91,11 +99,11 @@ def chunk_starts(table, payload):
     return [first for first, *_ in codec.walk_chunks(payload, table.table_log)]
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4])
-def test_bit_exact_in_order_with_stalls(lanes):
+@pytest.mark.parametrize("lanes, in_width", [(1, 1), (1, 4), (2, 2), (3, 4), (4, 1), (4, 4)])
+def test_bit_exact_in_order_with_stalls(lanes, in_width):
     """Tensors of 1 to 9 chunks (50 .. 200 pairs, a short last one), back to back, with a new
     table each; a table reused; every value and the `last` flag in order."""
-    rng = np.random.default_rng(lanes)
+    rng = np.random.default_rng(lanes * 10 + in_width)
     jobs, want = [], []
     for n, chunk, scale in [(1000, 113, 0.05), (130, 200, 1.0), (777, 50, 0.01), (450, 64, 3.0)]:
         x = bf16_weights(rng, n, scale)
@@ -104,7 +112,8 @@ def test_bit_exact_in_order_with_stalls(lanes):
         want.append(x)
     jobs.append(Job(None, jobs[-1].payload))
     want.append(want[-1])
-    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=64, out_values=64 * lanes)
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_width=in_width,
+                                in_beats=64 // in_width, out_values=64 * lanes)
     run_multilane(dut, jobs, seed=lanes, in_stall=0.3, out_stall=0.3)
     for job, x in zip(jobs, want):
         assert job.code == ErrorCode.NONE
@@ -119,7 +128,7 @@ def test_chunks_bigger_than_the_lane_buffers(lanes):
     rng = np.random.default_rng(8)
     x = bf16_weights(rng, 1500, 1.0)
     table, payload = compress(x, chunk_pairs=600)
-    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=8, out_values=4 * lanes)
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_beats=4, out_values=4 * lanes)
     (job,) = run_multilane(dut, [Job(table.image(), payload)], seed=1, in_stall=0.2,
                            out_stall=0.2)
     assert job.code == ErrorCode.NONE
@@ -128,21 +137,24 @@ def test_chunks_bigger_than_the_lane_buffers(lanes):
 
 def test_beats_carry_several_values():
     """Without stalls, 4 lanes give full beats of 4 values except at chunk ends, and the top
-    is faster than one lane (the input word rate, not one value per clock, is the bound)."""
+    is faster than one lane; with one word per beat, the input word rate is the bound."""
     rng = np.random.default_rng(5)
     x = bf16_weights(rng, 3000)
     table, payload = compress(x, chunk_pairs=200)
     cycles = {}
-    for lanes in (1, 4):
-        (job,) = run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9),
+    for lanes, in_width in ((1, 4), (4, 4), (4, 1)):
+        (job,) = run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9,
+                                                     in_width=in_width),
                                [Job(table.image(), payload)])
         assert job.values == expected(x)
-        cycles[lanes] = job.cycles
-    assert job.beats.count(4) >= len(x) // 4 - 15        # 15 chunks: one partial beat each
-    print(f"values per clock: 1 lane {len(x) / cycles[1]:.2f}, 4 lanes {len(x) / cycles[4]:.2f}"
+        cycles[lanes, in_width] = job.cycles
+        if lanes == 4:
+            assert job.beats.count(4) >= len(x) // 4 - 15    # 15 chunks: a partial beat each
+    print(f"values per clock: " + ", ".join(f"{n} lanes x {w} words in {len(x) / c:.2f}"
+                                            for (n, w), c in cycles.items()) +
           f" ({len(payload)} words: {len(x) / len(payload):.2f} values per word)")
-    assert cycles[4] < cycles[1] / 2
-    assert cycles[4] >= len(payload)                      # one word per clock in
+    assert cycles[4, 4] < cycles[1, 4] / 2.5
+    assert cycles[4, 1] >= len(payload)                   # one word per clock in
 
 
 def _corrupt(payload, table):
@@ -186,7 +198,7 @@ def test_bad_chunk_flags_error_and_next_tensor_decodes(case, lanes):
     with pytest.raises(codec.PayloadError):          # the golden decoder refuses it too
         codec.decode_payload(table, bad, len(x))
     jobs = [Job(table.image(), bad), Job(table_y.image(), payload_y), Job(None, payload_y)]
-    run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_words=32,
+    run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_beats=8,
                                         out_values=32 * lanes),
                   jobs, seed=9, in_stall=0.2, out_stall=0.3, max_cycles=60_000)
     assert jobs[0].code != ErrorCode.NONE
@@ -233,15 +245,15 @@ def test_parameter_errors():
         MultiLaneDecompressor("fp64")
     with pytest.raises(ValueError, match=r"^table_log_max must be 8 \.\. 12, not 13$"):
         MultiLaneDecompressor(table_log_max=13)
-    with pytest.raises(ValueError, match=r"^states must be 1, 2 or 4, not 3$"):
-        MultiLaneDecompressor(states=3)
-    with pytest.raises(ValueError, match=r"^in_words must be at least 4, not 2$"):
-        MultiLaneDecompressor(in_words=2)
+    with pytest.raises(ValueError, match=r"^in_width must be one of 1, 2, 4, not 3$"):
+        MultiLaneDecompressor(in_width=3)
+    with pytest.raises(ValueError, match=r"^in_beats must be at least 4, not 2$"):
+        MultiLaneDecompressor(in_beats=2)
     with pytest.raises(ValueError, match=r"^out_values must be a multiple of lanes \(4\) and "
                                          r"at least 16, not 12$"):
         MultiLaneDecompressor(lanes=4, out_values=12)
-    dut = MultiLaneDecompressor("fp16", lanes=3, table_log_max=11, states=4)
-    assert (dut.fmt, dut.lanes, dut.table_log_max, dut.states) == ("fp16", 3, 11, 4)
+    dut = MultiLaneDecompressor("fp16", lanes=3, table_log_max=11, in_width=2)
+    assert (dut.fmt, dut.lanes, dut.table_log_max, dut.in_width) == ("fp16", 3, 11, 2)
     assert len(dut.values.payload.value) == 3
 
 
