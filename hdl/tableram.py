@@ -7,7 +7,10 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["TableRAM"]
 
 #: DP16KD aspect ratios (data width -> depth), and where the word address sits in ``AD[13:0]``.
-_DP16KD = {18: (1024, 4), 9: (2048, 3), 4: (4096, 2), 2: (8192, 1), 1: (16384, 0)}
+#: The 36-bit one is the pseudo dual-port mode: port A writes, port B reads, data on both
+#: ports' pins (as Yosys maps its PDPW16KD).
+_DP16KD = {36: (512, 5), 18: (1024, 4), 9: (2048, 3), 4: (4096, 2), 2: (8192, 1),
+           1: (16384, 0)}
 
 
 class TableRAM(wiring.Component):
@@ -25,7 +28,8 @@ class TableRAM(wiring.Component):
     5.8 ns. Yosys does not infer that register, so the primitive is instantiated here; the
     block RAMs are side by side in the narrowest aspect ratio that holds ``depth`` words, so
     that no output multiplexer follows them. Elsewhere (simulation, Verilog export, other
-    FPGAs) it is an :class:`amaranth.lib.memory.Memory` followed by a register.
+    FPGAs) it is an :class:`amaranth.lib.memory.Memory` followed by a register. (No simulation
+    model of the primitive comes with the open flow: the generic path is the one simulated.)
 
     Parameters
     ----------
@@ -85,19 +89,21 @@ class TableRAM(wiring.Component):
             write_ad.eq(self.write_addr[:abits] << shift),
             read_ad.eq(self.read_addr[:abits] << shift),
         ]
-        if bram_width == 18:        # in the x18 mode AD[1:0] are the byte enables of a write
-            m.d.comb += write_ad[:2].eq(0b11)
+        if bram_width >= 18:        # the low address bits are the byte enables of a write
+            m.d.comb += write_ad[:bram_width // 9].eq(-1)
         for k, lo in enumerate(range(0, self._width, bram_width)):
             hi = min(lo + bram_width, self._width)
-            data_in = Signal(18, name=f"din{k}")
-            data_out = Signal(18, name=f"dout{k}")
+            data_in = Signal(36, name=f"din{k}")
+            data_out = Signal(36, name=f"dout{k}")
             m.d.comb += [data_in.eq(self.write_data[lo:hi]),
                          self.read_data[lo:hi].eq(data_out[:hi - lo])]
             ports = {
-                "i_CLKA": ClockSignal(), "i_CEA": Const(1), "i_OCEA": Const(1),
-                "i_WEA": self.write_en, "i_RSTA": Const(0),
+                "i_CLKA": ClockSignal(), "i_CEA": Const(1), "i_WEA": self.write_en,
+                "i_RSTA": Const(0),
                 "i_CLKB": ClockSignal(), "i_CEB": self.read_en, "i_OCEB": self.read_en,
                 "i_WEB": Const(0), "i_RSTB": Const(0),
+                # (x36: the read data leaves on port A's pins too; its register moves with B's)
+                "i_OCEA": self.read_en if bram_width == 36 else Const(1),
             }
             for side in "AB":
                 for n in range(3):
@@ -107,12 +113,16 @@ class TableRAM(wiring.Component):
                 ports[f"i_ADB{n}"] = read_ad[n]
             for n in range(18):
                 ports[f"i_DIA{n}"] = data_in[n]
-                ports[f"i_DIB{n}"] = Const(0)
-                ports[f"o_DOB{n}"] = data_out[n]
+                ports[f"o_DOB{n}"] = data_out[18 + n if bram_width == 36 else n]
+                if bram_width == 36:
+                    ports[f"i_DIB{n}"] = data_in[18 + n]
+                    ports[f"o_DOA{n}"] = data_out[n]
+                else:
+                    ports[f"i_DIB{n}"] = Const(0)
             m.submodules[f"bram{k}"] = Instance(
                 "DP16KD",
                 p_DATA_WIDTH_A=bram_width, p_DATA_WIDTH_B=bram_width,
-                p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+                p_REGMODE_A="OUTREG" if bram_width == 36 else "NOREG", p_REGMODE_B="OUTREG",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
                 p_RESETMODE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
                 p_GSR="DISABLED",
