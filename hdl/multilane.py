@@ -1,12 +1,13 @@
 """Multi-lane decompressor: one payload stream of several words per beat, chunks dealt to
 ``lanes`` decoder lanes, the values gathered back in the tensor's order, several per beat."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import CHUNK_MAGIC, TABLE_LOG_MAX, TABLE_LOG_MIN, ChunkHeader
 
+from .blockfifo import BlockFIFO
 from .convert import FloatPacker
 from .decoder import TansDecoder
 from .decompressor import FORMATS
@@ -111,22 +112,26 @@ class _Lane(wiring.Component):
         beat_layout = _Beat(self._bits, G)
         entry_layout = _Entry(K)
 
-        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(
-            width=entry_layout.size, depth=self._in_beats)
+        m.submodules.in_fifo = in_fifo = BlockFIFO(entry_layout.size, self._in_beats)
         m.submodules.decoder = dec = TansDecoder(
             table_log_max=self._table_log_max, extra_max=self._extra_max)
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
         m.submodules.packer = pk = FloatPacker(e, mb, self._extra_max)
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
-            width=beat_layout.size, depth=self._out_beats)
+        m.submodules.out_fifo = out_fifo = BlockFIFO(beat_layout.size, self._out_beats)
 
+        # The entry is registered here, near the lane's FIFO (the dispatcher's data fans out to
+        # every lane); it reaches the FIFO four cycles after the dispatcher's decision, which
+        # was made from `room` (a register) as the dispatcher saw it a cycle before: the room
+        # leaves space for six beats in flight.
+        entry_valid = Signal()
+        entry = Signal(entry_layout)
+        m.d.sync += [entry_valid.eq(self.entries.valid), entry.eq(self.entries.payload)]
         m.d.comb += [
-            in_fifo.w_data.eq(self.entries.payload),
-            in_fifo.w_en.eq(self.entries.valid),
-            self.entries.ready.eq(in_fifo.w_rdy),
+            in_fifo.w.payload.eq(entry),
+            in_fifo.w.valid.eq(entry_valid),
+            self.entries.ready.eq(in_fifo.level <= self._in_beats - 2),
         ]
-        # (the dispatcher's write reaches the FIFO a cycle after its decision)
-        m.d.sync += self.room.eq(in_fifo.w_level <= self._in_beats - 3)
+        m.d.sync += self.room.eq(in_fifo.level <= self._in_beats - 7)
         wiring.connect(m, dec.pairs, unp.pairs)
         wiring.connect(m, unp.out, pk.pairs)
         m.d.comb += [
@@ -147,42 +152,44 @@ class _Lane(wiring.Component):
         # so that the pipeline holds one chunk's values when the end beat is made.
         hold = ~busy & (busy_q | done)
 
-        # --- word picker: the kept words of each entry, in order, one per clock
+        # --- word picker: the kept words of each entry, in order, one per clock, into a small
+        # FIFO whose room is a register (the decoder's ready stays out of the picker)
+        m.submodules.word_fifo = word_fifo = fifo.SyncFIFOBuffered(
+            width=data.Layout.cast(Word).size, depth=4)
         held = Signal(entry_layout)
         rest = Signal(K)                # kept words of `held` not yet sent
         start = Signal(init=1)          # the next word is a chunk's first (its header word 0)
-        out_valid = Signal()
-        out_word = Signal(Word)
-        sent = out_valid & ~hold & dec.words.ready
+        sent = dec.words.valid & dec.words.ready
         m.d.comb += [
-            dec.words.payload.eq(out_word),
-            dec.words.valid.eq(out_valid & ~hold),
+            dec.words.payload.eq(word_fifo.r_data),
+            dec.words.valid.eq(word_fifo.r_rdy & ~hold),
+            word_fifo.r_en.eq(dec.words.ready & ~hold),
         ]
         pick = Signal(K)                # the lowest word left (one-hot)
         m.d.comb += pick.eq(rest & (~rest + 1))
         word = Signal(32)
         word_last = Signal()
-        m.d.comb += [
-            word.eq(Cat(*(Mux(pick[i], held.data[i], 0) for i in range(K))).as_value()
-                    if False else 0),
-        ]
         for i in range(K):
             with m.If(pick[i]):
                 m.d.comb += [word.eq(held.data[i]), word_last.eq(held.last[i])]
-        emit = (rest != 0) & (~out_valid | sent)
+        emit = (rest != 0) & word_fifo.w_rdy
+        out_word = Signal(Word)
+        m.d.comb += [
+            out_word.data.eq(word | (start << _LAST_BIT)),
+            out_word.last.eq(word_last),
+            word_fifo.w_data.eq(out_word),
+            word_fifo.w_en.eq(emit),
+        ]
         with m.If(emit):
-            m.d.sync += [
-                out_valid.eq(1),
-                out_word.data.eq(word | (start << _LAST_BIT)),
-                out_word.last.eq(word_last),
-                rest.eq(rest & ~pick),
-                start.eq(word_last),
-            ]
-        with m.Elif(sent):
-            m.d.sync += out_valid.eq(0)
-        with m.If(((rest == 0) | (emit & ((rest & ~pick) == 0))) & in_fifo.r_rdy):
-            m.d.comb += in_fifo.r_en.eq(1)
-            m.d.sync += [held.eq(in_fifo.r_data), rest.eq(entry_layout(in_fifo.r_data).keep)]
+            m.d.sync += [rest.eq(rest & ~pick), start.eq(word_last)]
+        # the next entry waits in a register of its own: the FIFO's ready is a register then
+        following = Signal(entry_layout)
+        following_valid = Signal()
+        m.d.comb += in_fifo.r.ready.eq(~following_valid)
+        with m.If(in_fifo.r.ready & in_fifo.r.valid):
+            m.d.sync += [following.eq(in_fifo.r.payload), following_valid.eq(1)]
+        with m.If(following_valid & ((rest == 0) | (emit & ((rest & ~pick) == 0)))):
+            m.d.sync += [held.eq(following), rest.eq(following.keep), following_valid.eq(0)]
 
         with m.If(busy_q & ~busy):
             m.d.sync += [done.eq(1), done_code.eq(dec.status.code)]
@@ -191,9 +198,12 @@ class _Lane(wiring.Component):
         with m.Elif(sent):
             m.d.sync += fed.eq(1)
 
-        # --- table writes only while the lane holds nothing of a tensor
-        idle = (~busy & ~busy_q & ~done & ~fed & ~in_fifo.r_rdy & (in_fifo.level == 0) &
-                (rest == 0) & ~out_valid & drained)
+        # --- table writes only while the lane holds nothing of a tensor (registered: it lags
+        # by a cycle, and a lane only gets busy from a tensor's payload, which follows its table)
+        idle = Signal()
+        m.d.sync += idle.eq(~busy & ~busy_q & ~done & ~fed & ~entry_valid &
+                            (in_fifo.level == 0) & ~following_valid & (rest == 0) &
+                            (word_fifo.level == 0) & drained)
         m.d.comb += [
             self.idle.eq(idle),
             dec.table.payload.eq(self.table.payload),
@@ -210,7 +220,7 @@ class _Lane(wiring.Component):
         # room for a beat, from a register: the FIFO's level compare stays out of the path from
         # here back through the packer's and the unpacker's readies into the decoding loop
         out_room = Signal()
-        m.d.sync += out_room.eq(out_fifo.w_level < self._out_beats - 2)
+        m.d.sync += out_room.eq(out_fifo.level < self._out_beats - 2)
         push = Signal()
         m.d.comb += push.eq(out_room & (push_full | push_end))
         beat = Signal(beat_layout)
@@ -220,8 +230,8 @@ class _Lane(wiring.Component):
             beat.final.eq(final),
             beat.end.eq(push_end & ~push_full),
             beat.error.eq(done_code),
-            out_fifo.w_data.eq(beat),
-            out_fifo.w_en.eq(push),
+            out_fifo.w.payload.eq(beat),
+            out_fifo.w.valid.eq(push),
         ]
         # a value is taken while there is room, or into slot 0 of the beat that leaves now
         room = (count < G) | (push & push_full)
@@ -240,11 +250,11 @@ class _Lane(wiring.Component):
                 m.d.sync += final.eq(1)
 
         m.d.comb += [
-            self.beats.payload.eq(out_fifo.r_data),
-            self.beats.valid.eq(out_fifo.r_rdy),
-            out_fifo.r_en.eq(self.beats.ready),
+            self.beats.payload.eq(out_fifo.r.payload),
+            self.beats.valid.eq(out_fifo.r.valid),
+            out_fifo.r.ready.eq(self.beats.ready),
         ]
-        m.d.comb += self.busy.eq(~idle | (out_fifo.level != 0))
+        m.d.comb += self.busy.eq(~idle | entry_valid | (out_fifo.level != 0))
         return m
 
 
@@ -279,9 +289,11 @@ class MultiLaneDecompressor(wiring.Component):
     run in parallel while a chunk fits in the buffers: the dispatcher writes a chunk at a beat
     per clock into its lane's beat FIFO (``in_beats`` deep) and moves on, and the collector
     sends a chunk at up to ``lanes`` values per clock from its lane's output FIFO
-    (``out_values`` values) while the other lanes fill theirs. Chunks of at most
-    ``out_values / 2`` pairs and ``in_beats * in_width / 2`` words keep every lane busy; bigger
-    chunks still decode correctly, more slowly. Measured figures: ``docs/results.md``.
+    (``out_values`` values) while the other lanes fill theirs. Chunks that fit in both (with
+    the defaults: up to about 4000 pairs of bf16 weights, ``--chunk-pairs 4000``) keep every
+    lane busy; bigger chunks still decode correctly, more slowly. A tensor costs about
+    ``lanes - 1`` chunks' dispatch time (the lanes start one after another) plus the drain.
+    Measured figures: ``docs/results.md``.
 
     **Errors.** ``status.code`` keeps the first error of a tensor, in the order of the output:
     values before the failing point leave as they would from one lane (a chunk found broken at
@@ -308,10 +320,11 @@ class MultiLaneDecompressor(wiring.Component):
     in_width : int
         Words per input beat, one of :data:`IN_WIDTHS`.
     in_beats : int
-        Depth of each lane's beat FIFO (at least 4).
+        Depth of each lane's beat FIFO (at least 8).
     out_values : int or None
         Size of each lane's output FIFO, in values (a multiple of ``lanes``, at least
-        ``4 * lanes``); None: 8192 rounded up to a multiple of ``lanes``.
+        ``4 * lanes``); None: 4096 rounded up to a multiple of ``lanes``, and at least
+        ``512 * lanes`` (on ECP5 a lane's output FIFO is then 4 to 8 block RAMs).
 
     Members
     -------
@@ -321,7 +334,7 @@ class MultiLaneDecompressor(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, fmt="bf16", *, lanes=4, table_log_max=10, in_width=4, in_beats=1024,
+    def __init__(self, fmt="bf16", *, lanes=4, table_log_max=10, in_width=4, in_beats=512,
                  out_values=None):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -330,10 +343,10 @@ class MultiLaneDecompressor(wiring.Component):
         if in_width not in IN_WIDTHS:
             raise ValueError(f"in_width must be one of {', '.join(map(str, IN_WIDTHS))}, "
                              f"not {in_width!r}")
-        if not isinstance(in_beats, int) or in_beats < 4:
-            raise ValueError(f"in_beats must be at least 4, not {in_beats!r}")
+        if not isinstance(in_beats, int) or in_beats < 8:
+            raise ValueError(f"in_beats must be at least 8, not {in_beats!r}")
         if out_values is None:
-            out_values = lanes * -(-8192 // lanes)
+            out_values = max(-(-4096 // lanes) * lanes, 512 * lanes)
         if not isinstance(out_values, int) or out_values < 4 * lanes or out_values % lanes:
             raise ValueError(f"out_values must be a multiple of lanes ({lanes}) and at least "
                              f"{4 * lanes}, not {out_values!r}")
@@ -384,39 +397,38 @@ class MultiLaneDecompressor(wiring.Component):
         m.submodules.tickets = tickets = fifo.SyncFIFOBuffered(
             width=ticket_layout.size, depth=ticket_depth)
         ticket_room = Signal()
-        m.d.sync += ticket_room.eq(tickets.w_level <= ticket_depth - 3)
+        m.d.sync += ticket_room.eq(tickets.w_level <= ticket_depth - 4)
         at_start = Signal(init=1)       # no beat of a tensor seen yet
 
-        # --- table: broadcast, taken when every lane takes it
+        # --- table: broadcast through a register, taken when every lane is idle (the ready is
+        # a register too, a cycle late: a lane leaves idle only when words of the next tensor
+        # reach it, several cycles after they enter, so it still takes the write)
         all_idle = Signal()
-        m.d.comb += all_idle.eq(Cat(lane.idle for lane in lanes).all())
+        m.d.sync += all_idle.eq(Cat(lane.idle for lane in lanes).all())
+        table_ok = Signal()
+        table_valid = Signal()
+        table_write = Signal(TableWrite)
+        m.d.comb += self.table.ready.eq(table_ok)
+        m.d.sync += [table_valid.eq(self.table.valid & table_ok),
+                     table_write.eq(self.table.payload)]
         for lane in lanes:
             m.d.comb += [
-                lane.table.payload.eq(self.table.payload),
-                lane.table.valid.eq(self.table.valid & self.table.ready),
+                lane.table.payload.eq(table_write),
+                lane.table.valid.eq(table_valid),
             ]
 
-        # --- dispatcher: one beat per clock, at most one chunk start in it
-        beat = self.words.payload
-        c = beat.count
-        in_last = beat.last
-        d = beat.data
-
-        cur_open = Signal()             # a chunk goes on into the next beat
-        cur_known = Signal()            # ... whose length is known (else its word 1 comes next)
-        cur_left = Signal(BODY_WORDS_BITS + 2)  # ... its words from word 0 of this beat on
-        cur_lane = Signal(range(N))
-        cur_hlast = Signal()            # ... its header says it is the tensor's last
-        next_lane = Signal(range(N))    # lane of the next chunk
-        first = Signal(init=1)          # the next chunk is the tensor's first
-        after_last = Signal()           # the tensor's last chunk has been dealt entirely
-        dropping = Signal()             # an error was found: drop the rest of the tensor
-
-        def body_words(word):
-            return word[:BODY_WORDS_BITS]
-
-        def bad_body(word):             # a length that no chunk has: cut the chunk there
-            return (word == 0) | (word[BODY_WORDS_BITS:] != 0)
+        # --- dispatcher: one beat per clock, at most one chunk start in it. Four stages: the
+        # input FIFO; Q, flags of each word taken as a chunk's header words; P, what the beat
+        # says for a chunk starting at each of its words (nothing of the dispatcher's state
+        # needed); S, the state loop, which picks among those.
+        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(   # (depth 4: a beat per clock)
+            width=data.Layout.cast(InBeat(K)).size, depth=4)
+        m.d.comb += [
+            in_fifo.w_data.eq(self.words.payload),
+            in_fifo.w_en.eq(self.words.valid),
+            self.words.ready.eq(in_fifo.w_rdy),
+        ]
+        raw = InBeat(K)(in_fifo.r_data)
 
         def thermometer(n):             # words 0 .. n-1
             return Cat(*(n > i for i in range(K)))
@@ -424,67 +436,228 @@ class MultiLaneDecompressor(wiring.Component):
         def ending_at(n):               # word n-1
             return Cat(*(n == i + 1 for i in range(K)))
 
-        # the chunk that goes on from earlier beats
+        # stage Q: each word as header word 0 (magic, last) and as word 1 (body length)
+        word_layout = data.StructLayout({
+            "magic_bad": 1, "hlast": 1,
+            "bad": 1,                   # a body length that no chunk has: cut the chunk there
+            "ge8": 1, "ge16": 1,        # body length >= 8, >= 16
+        })
+        q = Signal(data.StructLayout({
+            "data": data.ArrayLayout(32, K), "count": range(K + 1), "last": 1, "full": 1,
+            "word": data.ArrayLayout(word_layout, K),
+        }))
+        q_valid = Signal()
+        pre_valid = Signal()
+        pre_take = Signal()             # the state loop takes `pre` this cycle
+        pre_load = ~pre_valid | pre_take
+        q_load = ~q_valid | pre_load
+        m.d.comb += in_fifo.r_en.eq(q_load)
+        with m.If(q_load):
+            m.d.sync += q_valid.eq(in_fifo.r_rdy)
+        with m.If(q_load & in_fifo.r_rdy):
+            m.d.sync += [q.data.eq(raw.data), q.count.eq(raw.count), q.last.eq(raw.last),
+                         q.full.eq(raw.count == K)]
+            for i in range(K):
+                word = raw.data[i]
+                head = ChunkHeader(Cat(word, word, word))
+                body = word[:BODY_WORDS_BITS]
+                m.d.sync += q.word[i].eq(Cat(
+                    head.magic != CHUNK_MAGIC, head.last,
+                    (word == 0) | (word[BODY_WORDS_BITS:] != 0),
+                    body[3:] != 0, body[4:] != 0))
+
+        # stage P: per start position s, the new chunk's fate in this beat. The body length's
+        # compares with small numbers use the flags of Q, so that no carry chain runs into them.
+        start_layout = data.StructLayout({
+            "magic_bad": 1, "hlast": 1, "has_word1": 1, "cut": 1, "ends": 1, "short": 1,
+            "n": range(K + 1), "keep": K, "last": K, "rest": BODY_WORDS_BITS + 2,
+            "rest_small": 1,            # rest < 8
+            "rest_big": 1,              # rest > K
+        })
+        pre_layout = data.StructLayout({
+            "data": data.ArrayLayout(32, K), "count": range(K + 1), "last": 1,
+            "left0_le": 1,              # a chunk whose word 1 is word 0 here ends in the beat
+            "left0_n": range(K + 1),    # ... its words in the beat
+            "rest0": BODY_WORDS_BITS + 2,   # ... its words after the beat
+            "rest0_small": 1,           # ... fewer than 8
+            "rest0_big": 1,             # ... more than K
+            "full": 1,                  # count == K
+            "bad0": 1,
+            "start": data.ArrayLayout(start_layout, K),
+        })
+        pre = Signal(pre_layout)
+        with m.If(pre_load):
+            m.d.sync += pre_valid.eq(q_valid)
+        c_raw = q.count
+        with m.If(pre_load & q_valid):
+            w0 = q.word[0]
+            m.d.sync += [
+                pre.data.eq(q.data), pre.count.eq(c_raw), pre.last.eq(q.last),
+                pre.bad0.eq(w0.bad), pre.full.eq(q.full),
+            ]
+            body0 = q.data[0][:BODY_WORDS_BITS]
+            left0_le = ~w0.ge8 & (body0[:3] + 2 <= c_raw)
+            rest0 = Signal(BODY_WORDS_BITS + 2)
+            m.d.comb += rest0.eq(body0 - (c_raw - 2))
+            m.d.sync += [
+                pre.left0_le.eq(left0_le),
+                pre.left0_n.eq(Mux(left0_le, body0[:3] + 2, c_raw)),
+                pre.rest0.eq(rest0),
+                pre.rest0_small.eq(~w0.ge16 & (body0[:4] + 2 < c_raw + 8)),    # rest0 < 8
+                pre.rest0_big.eq(w0.ge8 | (body0[:3] + 2 > c_raw + K)),       # rest0 > K
+            ]
+            for s0 in range(K):
+                w = q.word[s0]
+                word1 = q.data[s0 + 1] if s0 + 1 < K else Const(0, 32)
+                w1 = q.word[s0 + 1] if s0 + 1 < K else word_layout(Const(0, word_layout.size))
+                has_word1 = (s0 + 1 < c_raw) if s0 + 1 < K else Const(0)
+                magic_bad = w.magic_bad
+                bad1 = has_word1 & w1.bad
+                body1 = word1[:BODY_WORDS_BITS]
+                avail = c_raw - s0
+                rest = Signal(BODY_WORDS_BITS + 2, name=f"rest{s0}")   # body + 3 - avail
+                m.d.comb += rest.eq(body1 - (avail - 3))
+                length = body1[:3] + 3          # (when it fits in the beat, it is below 8)
+                fits = has_word1 & ~bad1 & ~w1.ge8 & (length <= avail)
+                cut = magic_bad | bad1
+                n = Mux(magic_bad | ~has_word1, 1, Mux(bad1, 2, Mux(fits, length, avail)))
+                ends = cut | fits
+                st = pre.start[s0]
+                m.d.sync += [
+                    st.magic_bad.eq(magic_bad), st.hlast.eq(w.hlast & ~magic_bad),
+                    st.has_word1.eq(has_word1), st.cut.eq(cut), st.ends.eq(ends),
+                    st.short.eq(q.last & ends & ~cut & (s0 + n == c_raw) & ~w.hlast),
+                    st.n.eq(n),
+                    st.keep.eq(thermometer(s0 + n) & ~thermometer(s0)),
+                    st.last.eq(Mux(ends | q.last, ending_at(s0 + n), 0)),
+                    st.rest.eq(rest),
+                    # (both only used when the chunk goes on past the beat)
+                    st.rest_small.eq(~w1.ge16 & (body1[:4] + 3 < avail + 8)),
+                    st.rest_big.eq(w1.ge8 | (body1[:3] + 3 > avail + K)),
+                ]
+
+        # stage S: the state loop, at two speeds. A plain beat (a full beat, not the tensor's
+        # last, of a chunk whose length is known and that goes on past it; or any beat while
+        # the tensor is dropped) is taken in one clock: it all goes to the open chunk's lane.
+        # Any other beat (a chunk ends or starts in it, the tensor starts or ends) takes two:
+        # in A the figures of the open chunk's part are registered, in B the new chunk's are
+        # picked from stage P by where it starts, and the state is updated. A chunk costs two
+        # or three such clocks, against hundreds of plain beats, and the loop is half as deep.
+        c = pre.count
+        in_last = pre.last
+        cur_open = Signal()             # a chunk goes on into the next beat
+        cur_known = Signal()            # ... whose length is known (else its word 1 comes next)
+        cur_left = Signal(BODY_WORDS_BITS + 2)  # ... its words from word 0 of this beat on
+        cur_lane = Signal(range(N))
+        cur_hlast = Signal()            # ... its header says it is the tensor's last
+        # flags kept beside cur_left, so that no compare of the 21-bit count is in the loop
+        cur_small = Signal()            # cur_left < 8
+        cur_big = Signal()              # cur_left > in_width: the chunk goes on past this beat
+        next_lane = Signal(range(N))    # lane of the next chunk
+        first = Signal(init=1)          # the next chunk is the tensor's first
+        after_last = Signal()           # the tensor's last chunk has been dealt entirely
+        dropping = Signal()             # an error was found: drop the rest of the tensor
+
+        # phase A: what the beat holds of the chunk that goes on from earlier beats
         seg1 = cur_open & ~dropping
-        left1 = Signal(BODY_WORDS_BITS + 2)     # its words from word 0 on
-        m.d.comb += left1.eq(Mux(cur_known, cur_left, body_words(d[0]) + 2))
-        cut1 = seg1 & ~cur_known & bad_body(d[0])
+        cut1 = seg1 & ~cur_known & pre.bad0
+        known_le = cur_small & (cur_left[:3] <= c)
         ends1 = Signal()                # (its words for this lane end in this beat)
         n1 = Signal(range(K + 1))
         m.d.comb += [
-            ends1.eq(cut1 | (left1 <= c)),
-            n1.eq(Mux(cut1, 1, Mux(left1 <= c, left1, c))),
+            ends1.eq(cut1 | Mux(cur_known, known_le, pre.left0_le)),
+            n1.eq(Mux(cut1, 1, Mux(cur_known, Mux(known_le, cur_left[:3], c), pre.left0_n))),
         ]
-        keep1 = Mux(seg1, thermometer(n1), 0)
-        last1 = Mux(seg1 & (ends1 | in_last), ending_at(n1), 0)
-        # a chunk that starts at word s
-        s = Signal(range(K + 1))
-        m.d.comb += s.eq(Mux(seg1, n1, 0))
-        done1 = after_last | (seg1 & ends1 & ~cut1 & cur_hlast)  # the tensor's chunks have ended
-        room2 = (s < c) & ~dropping & ~cut1
-        trailing = room2 & done1
-        seg2 = room2 & ~done1
-        head0 = Signal(ChunkHeader)     # word 0 fields only
-        word1 = Signal(32)
-        m.d.comb += [
-            head0.as_value()[:32].eq(Array(d)[s[:max(1, (K - 1).bit_length())]] if K > 1 else d[0]),
-            word1.eq(Array(d)[(s + 1)[:max(1, (K - 1).bit_length())]] if K > 1 else d[0]),
-        ]
-        magic_bad = head0.magic != CHUNK_MAGIC
-        has_word1 = s + 1 < c
-        avail2 = c - s
-        len2 = Signal(BODY_WORDS_BITS + 2)
-        m.d.comb += len2.eq(body_words(word1) + 3)
-        cut2 = seg2 & (magic_bad | (has_word1 & bad_body(word1)))
-        fits2 = has_word1 & ~bad_body(word1) & (len2 <= avail2)
-        n2 = Signal(range(K + 1))
-        m.d.comb += n2.eq(Mux(magic_bad | ~has_word1, 1,
-                              Mux(bad_body(word1), 2, Mux(fits2, len2, avail2))))
-        ends2 = seg2 & (cut2 | fits2)
-        keep2 = Mux(seg2, thermometer(s + n2) & ~thermometer(s), 0)
-        last2 = Mux(seg2 & (ends2 | in_last), ending_at(s + n2), 0)
-        # a tensor that ends after a chunk not marked last
-        short1 = in_last & seg1 & ends1 & ~cut1 & (n1 == c) & ~cur_hlast
-        short2 = in_last & ends2 & ~cut2 & (s + n2 == c) & ~head0.last
+        # ... and what is left of it after this beat, with its flags (big: a beat of K words
+        # is not all; cur_left > 2K says so for any beat of up to K words)
+        left_next = Signal(BODY_WORDS_BITS + 2)
+        m.d.comb += left_next.eq(Mux(cur_known, cur_left - c, pre.rest0))
+        left_next_small = Mux(cur_known, (cur_left[4:] == 0) & (cur_left[:4] < 8 + c),
+                              pre.rest0_small)
+        left_next_big = Mux(cur_known, cur_left > 2 * K, pre.rest0_big)
+        a = Signal(data.StructLayout({
+            "seg1": 1, "cut1": 1, "ends1": 1, "keep1": K, "last1": K, "s": range(K + 1),
+            "left_next": BODY_WORDS_BITS + 2, "left_next_small": 1, "left_next_big": 1,
+            "done1": 1, "room2": 1, "short1": 1,
+        }))
+        s = Mux(seg1, n1, 0)            # where a new chunk may start
+        # (the tensor's chunks have ended)
+        done1 = after_last | (seg1 & ends1 & ~cut1 & cur_hlast)
+        phase_b = Signal()              # a's figures are those of `pre`
+        just_b = Signal()               # B took a beat in the last clock
+        plain_kind = dropping | (cur_open & cur_known & cur_big)
+        plain = pre_valid & pre.full & ~in_last & plain_kind & ~phase_b & ~just_b
+        go_a = pre_valid & ~phase_b & ~(pre.full & ~in_last & plain_kind)
+        with m.If(go_a):
+            m.d.sync += [
+                a.seg1.eq(seg1), a.cut1.eq(cut1), a.ends1.eq(ends1),
+                a.keep1.eq(Mux(seg1, thermometer(n1), 0)),
+                a.last1.eq(Mux(seg1 & (ends1 | in_last), ending_at(n1), 0)),
+                a.s.eq(s),
+                a.left_next.eq(left_next), a.left_next_small.eq(left_next_small),
+                a.left_next_big.eq(left_next_big),
+                a.done1.eq(done1),
+                a.room2.eq((s < c) & ~dropping & ~cut1),
+                # (a tensor that ends after a chunk not marked last)
+                a.short1.eq(in_last & seg1 & ends1 & ~cut1 & (n1 == c) & ~cur_hlast),
+            ]
 
+        # phase B: a chunk that starts at word s, its fate from stage P
+        new = Signal(start_layout)
+        m.d.comb += new.eq(Array(pre.start)[a.s[:max(1, (K - 1).bit_length())]])
+        trailing = a.room2 & a.done1
+        seg2 = a.room2 & ~a.done1
+        cut2 = seg2 & new.cut
+        ends2 = seg2 & new.ends
+        short2 = seg2 & new.short
+
+        # The lanes' room, registered: a clock old, and of the lanes of the clock before (a
+        # plain beat waits a clock after B, which may have changed them).
+        room_ok = Signal()
+        m.d.sync += room_ok.eq(Array(lane.room for lane in lanes)[cur_lane] &
+                               Array(lane.room for lane in lanes)[next_lane] & ticket_room)
+        take_plain = plain & room_ok
+        take_b = phase_b & room_ok
         accept = Signal()
-        lane_room = Signal()
-        m.d.comb += [
-            lane_room.eq(Array(lane.room for lane in lanes)[cur_lane] &
-                         Array(lane.room for lane in lanes)[next_lane]),
-            self.words.ready.eq(lane_room & ticket_room),
-            accept.eq(self.words.valid & self.words.ready),
-        ]
+        m.d.comb += [accept.eq(take_plain | take_b), pre_take.eq(accept)]
+        m.d.sync += just_b.eq(take_b)
+        with m.If(go_a):
+            m.d.sync += phase_b.eq(1)
+        with m.Elif(take_b):
+            m.d.sync += phase_b.eq(0)
 
-        # lane writes and tickets leave through registers
+        # Lane writes: the decision is registered (stage W), each lane's masks are made from it
+        # in the next cycle and registered once more; tickets leave through a register.
+        w_valid = Signal()
+        w_data = Signal(data.ArrayLayout(32, K))
+        w_seg1, w_seg2 = Signal(), Signal()
+        w_keep1, w_last1 = Signal(K), Signal(K)
+        w_keep2, w_last2 = Signal(K), Signal(K)
+        w_lane1, w_lane2 = Signal(range(N)), Signal(range(N))
+        m.d.sync += [
+            w_valid.eq(accept), w_data.eq(pre.data),
+            w_seg1.eq(Mux(phase_b, a.seg1, ~dropping)),
+            w_keep1.eq(Mux(phase_b, a.keep1, (1 << K) - 1)),
+            w_last1.eq(Mux(phase_b, a.last1, 0)),
+            w_seg2.eq(phase_b & seg2),
+            w_keep2.eq(Mux(seg2, new.keep, 0)), w_last2.eq(Mux(seg2, new.last, 0)),
+            w_lane1.eq(cur_lane), w_lane2.eq(next_lane),
+        ]
         entry_data = Signal(data.ArrayLayout(32, K))
         entry_we = Signal(N)
         entry_keep = Signal(data.ArrayLayout(K, N))
         entry_last = Signal(data.ArrayLayout(K, N))
         ticket = Signal(ticket_layout)
         ticket_we = Signal()
-        m.d.sync += [entry_data.eq(d), entry_we.eq(0), ticket_we.eq(0)]
+        m.d.sync += [entry_data.eq(w_data), ticket_we.eq(0)]
         for k, lane in enumerate(lanes):
+            on1 = w_seg1 & (w_lane1 == k)
+            on2 = w_seg2 & (w_lane2 == k)
+            m.d.sync += [
+                entry_we[k].eq(w_valid & (on1 | on2)),
+                entry_keep[k].eq(Mux(on1, w_keep1, 0) | Mux(on2, w_keep2, 0)),
+                entry_last[k].eq(Mux(on1, w_last1, 0) | Mux(on2, w_last2, 0)),
+            ]
             m.d.comb += [
                 lane.entries.valid.eq(entry_we[k]),
                 lane.entries.payload.data.eq(entry_data),
@@ -493,26 +666,25 @@ class MultiLaneDecompressor(wiring.Component):
             ]
         m.d.comb += [tickets.w_data.eq(ticket), tickets.w_en.eq(ticket_we)]
 
-        with m.If(accept):
+        with m.If(take_plain):
+            m.d.sync += [
+                at_start.eq(0),
+                cur_left.eq(cur_left - K),
+                cur_small.eq(cur_left < K + 8),
+                cur_big.eq(cur_left > 2 * K),
+            ]
+        with m.If(take_b):
             m.d.sync += at_start.eq(in_last)
-            for k in range(N):
-                on1 = seg1 & (cur_lane == k)
-                on2 = seg2 & (next_lane == k)
-                m.d.sync += [
-                    entry_we[k].eq(on1 | on2),
-                    entry_keep[k].eq(Mux(on1, keep1, 0) | Mux(on2, keep2, 0)),
-                    entry_last[k].eq(Mux(on1, last1, 0) | Mux(on2, last2, 0)),
-                ]
             with m.If(seg2):
                 m.d.sync += [
                     ticket_we.eq(1),
                     ticket.lane.eq(next_lane), ticket.has_lane.eq(1), ticket.first.eq(first),
-                    ticket.last.eq(head0.last & ~magic_bad),
+                    ticket.last.eq(new.hlast),
                     ticket.error.eq(Mux(short2, ErrorCode.TRUNCATED, ErrorCode.NONE)),
                     next_lane.eq(Mux(next_lane == N - 1, 0, next_lane + 1)),
                     first.eq(0),
                 ]
-            with m.Elif(trailing | short1):
+            with m.Elif(trailing | a.short1):
                 m.d.sync += [
                     ticket_we.eq(1), ticket.has_lane.eq(0),
                     ticket.error.eq(Mux(trailing, ErrorCode.TRAILING, ErrorCode.TRUNCATED)),
@@ -523,20 +695,23 @@ class MultiLaneDecompressor(wiring.Component):
                              dropping.eq(0)]
             with m.Else():
                 m.d.sync += [
-                    dropping.eq(dropping | cut1 | cut2 | trailing),
-                    after_last.eq(done1 | (ends2 & ~cut2 & head0.last)),
+                    dropping.eq(dropping | a.cut1 | cut2 | trailing),
+                    after_last.eq(a.done1 | (ends2 & ~cut2 & new.hlast)),
                 ]
                 with m.If(seg2 & ~ends2):
                     m.d.sync += [cur_open.eq(1), cur_lane.eq(next_lane),
-                                 cur_hlast.eq(head0.last), cur_known.eq(has_word1),
-                                 cur_left.eq(len2 - avail2)]
-                with m.Elif(seg1 & ~ends1):
-                    m.d.sync += [cur_left.eq(left1 - c), cur_known.eq(1)]
+                                 cur_hlast.eq(new.hlast), cur_known.eq(new.has_word1),
+                                 cur_left.eq(new.rest), cur_small.eq(new.rest_small),
+                                 cur_big.eq(new.rest_big)]
+                with m.Elif(a.seg1 & ~a.ends1):
+                    m.d.sync += [cur_left.eq(a.left_next), cur_small.eq(a.left_next_small),
+                                 cur_big.eq(a.left_next_big), cur_known.eq(1)]
                 with m.Else():
                     m.d.sync += cur_open.eq(0)
 
         # (and only between tensors, as a single lane takes them)
-        m.d.comb += self.table.ready.eq(all_idle & at_start & (entry_we == 0) & ~ticket_we)
+        m.d.sync += table_ok.eq(all_idle & at_start & ~w_valid & (entry_we == 0) & ~ticket_we &
+                                ~pre_valid & ~q_valid & ~in_fifo.r_rdy)
 
         # --- collector
         head = ticket_layout(tickets.r_data)
@@ -546,9 +721,22 @@ class MultiLaneDecompressor(wiring.Component):
         code = Signal(ErrorCode)
         drop = Signal()                 # an error was found: the rest of the tensor is dropped
         cleared = Signal()              # the head ticket (a first chunk) has cleared the status
-        out_free = ~self.values.valid | self.values.ready
-        with m.If(self.values.ready):
-            m.d.sync += self.values.valid.eq(0)
+        # The collector's beats go through a register and a small FIFO to :attr:`values`, whose
+        # room is a register: the output's ready reaches no lane.
+        values_layout = Values(self._bits, N)
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
+            width=values_layout.size, depth=6)
+        out_valid = Signal()
+        out_beat = Signal(values_layout)
+        out_free = Signal()
+        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= 3)]
+        m.d.comb += [
+            out_fifo.w_data.eq(out_beat),
+            out_fifo.w_en.eq(out_valid),
+            self.values.payload.eq(out_fifo.r_data),
+            self.values.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.values.ready),
+        ]
 
         def fail(error):
             with m.If(error != ErrorCode.NONE):
@@ -556,8 +744,13 @@ class MultiLaneDecompressor(wiring.Component):
                 with m.If(code == ErrorCode.NONE):
                     m.d.sync += code.eq(error)
 
+        # A lane's ready comes from registers alone (the ticket at the head, the room): it may
+        # be high while the lane has no beat, which then moves nothing.
+        reading = Signal()
+        m.d.comb += reading.eq(tickets.r_rdy & head.has_lane & ~(head.first & ~cleared) &
+                               out_free)
         for k, lane in enumerate(lanes):
-            m.d.comb += lane.beats.ready.eq(0)
+            m.d.comb += lane.beats.ready.eq(reading & (head.lane == k))
         with m.If(tickets.r_rdy):
             with m.If(head.first & ~cleared):
                 m.d.sync += [cleared.eq(1), code.eq(ErrorCode.NONE), drop.eq(0)]
@@ -566,15 +759,12 @@ class MultiLaneDecompressor(wiring.Component):
                 m.d.sync += cleared.eq(0)
                 fail(head.error)
             with m.Elif(cur_valid & out_free):
-                for k, lane in enumerate(lanes):
-                    with m.If(head.lane == k):
-                        m.d.comb += lane.beats.ready.eq(1)
                 with m.If((cur_beat.count != 0) & ~drop):
                     m.d.sync += [
-                        self.values.valid.eq(1),
-                        self.values.payload.value.eq(cur_beat.value),
-                        self.values.payload.count.eq(cur_beat.count),
-                        self.values.payload.last.eq(cur_beat.final & head.last),
+                        out_valid.eq(1),
+                        out_beat.value.eq(cur_beat.value),
+                        out_beat.count.eq(cur_beat.count),
+                        out_beat.last.eq(cur_beat.final & head.last),
                     ]
                 with m.If(cur_beat.end):
                     m.d.comb += tickets.r_en.eq(1)
@@ -587,7 +777,8 @@ class MultiLaneDecompressor(wiring.Component):
         m.d.comb += [
             self.status.code.eq(code),
             self.status.error.eq(code != ErrorCode.NONE),
-            self.status.busy.eq(~at_start | (entry_we != 0) | ticket_we | (tickets.level != 0) |
-                                lanes_busy | self.values.valid),
+            self.status.busy.eq(~at_start | pre_valid | q_valid | in_fifo.r_rdy | w_valid |
+                                (entry_we != 0) | ticket_we | (tickets.level != 0) |
+                                lanes_busy | out_valid | out_fifo.r_rdy),
         ]
         return m

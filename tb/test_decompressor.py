@@ -92,10 +92,9 @@ def test_real_minilm_tensors(main_lane):
     check(results)
     nostall = results[0]
     rate = nostall["expected"] / nostall["busy_cycles"]
-    (ROOT / "build").mkdir(exist_ok=True)
-    (ROOT / "build" / "throughput.json").write_text(json.dumps(
-        {"pairs_per_clock": rate, "source": "tb/test_decompressor.py::test_real_minilm_tensors",
-         "pairs": nostall["expected"], "busy_cycles": nostall["busy_cycles"]}, indent=1))
+    record("throughput.json", {
+        "pairs_per_clock": rate, "source": "tb/test_decompressor.py::test_real_minilm_tensors",
+        "pairs": nostall["expected"], "busy_cycles": nostall["busy_cycles"]})
     print(f"sustained pairs per clock (no backpressure, headers included): {rate:.4f}")
     assert rate >= 0.98
 

@@ -7,20 +7,21 @@ values make (tb.vectors.multilane_beats), with and without random stalls on ever
 rate without stalls is printed and written to ``build/throughput-multilane.json``.
 """
 
-import fcntl
-import json
-
 import numpy as np
 import pytest
 
 from golden import codebooks, codec
 
 from .vectors import Tensor
-from .verilator import ROOT, Harness
+from .verilator import Harness, record
 
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
 BF16_BOOKS = [codebooks.get("bf16-exp"), codebooks.get("bf16-sexp")]
 LANES = [(1, 4), (2, 4), (4, 4), (8, 4), (2, 1)]    # (lanes, words per input beat)
+#: Pairs per chunk for the rate: a lane's output FIFO (512 beats of `lanes` values) holds a chunk
+#: with room for its partial and end beats, so the lane decodes the next chunk while the
+#: collector drains this one.
+CHUNK = 4000
 
 
 def bf16(rng, n, scale):
@@ -72,11 +73,11 @@ def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
 
 @pytest.mark.parametrize("lanes, in_width", LANES)
 def test_rate_without_stalls(lanes, in_width):
-    """bf16 weights (sigma 0.02), chunks of 4096 pairs (4 states): values per clock while busy,
+    """bf16 weights (sigma 0.02), chunks of 4000 pairs (4 states): values per clock while busy,
     against the bounds (one value per lane per clock; the input's values per beat)."""
     rng = np.random.default_rng(0)
     t = Tensor.compress(bf16(rng, 1 << 19, 0.02), BF16_BOOKS, max_table_log=10,
-                        chunk_pairs=4096, name="weights")
+                        chunk_pairs=CHUNK, name="weights")
     (r,) = harness(lanes, in_width).run([{"tensors": [t], "name": "rate"}], "rate")
     check([r])
     rate = len(t.values) / r["busy_cycles"]
@@ -86,22 +87,13 @@ def test_rate_without_stalls(lanes, in_width):
     assert rate <= min(lanes, bound)
     if in_width != 4:
         return
-    path = ROOT / "build" / "throughput-multilane.json"
-    path.parent.mkdir(exist_ok=True)
-    with open(ROOT / "build" / ".throughput-multilane.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        table = json.loads(path.read_text()) if path.exists() else {}
-        table[str(lanes)] = round(rate, 4)
-        table["input_bound"] = round(bound, 4)
-        table["source"] = ("tb/test_multilane.py::test_rate_without_stalls: bf16 weights, "
-                           "sigma 0.02, table log 10, 1024-pair chunks; values per busy clock")
-        path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-        # fpga.build reads pairs per clock per lane from build/throughput.json, "<top>-<lanes>"
-        flow = ROOT / "build" / "throughput.json"
-        entries = json.loads(flow.read_text()) if flow.exists() else {}
-        entries[f"decompressor-{lanes}"] = {"pairs_per_clock": rate / lanes,
-                                            "source": "tb/test_multilane.py (total / lanes)"}
-        flow.write_text(json.dumps(entries, indent=1) + "\n")
+    record("throughput-multilane.json", {
+        str(lanes): round(rate, 4), "input_bound": round(bound, 4),
+        "source": (f"tb/test_multilane.py::test_rate_without_stalls: bf16 weights, sigma 0.02, "
+                   f"table log 10, {CHUNK}-pair chunks; values per busy clock")})
+    # fpga.build reads pairs per clock per lane from build/throughput.json, "<top>-<lanes>"
+    record("throughput.json", {f"decompressor-{lanes}": {
+        "pairs_per_clock": rate / lanes, "source": "tb/test_multilane.py (total / lanes)"}})
 
 
 @pytest.mark.parametrize("lanes", [2, 4])

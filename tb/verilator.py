@@ -41,6 +41,16 @@ def _locked(directory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def record(name, entries):
+    """Merge ``entries`` into ``build/<name>`` (a JSON object), under a lock: the rate tests of
+    several benches share ``throughput.json``, which ``fpga.build`` reads."""
+    path = ROOT / "build" / name
+    with _locked(ROOT / "build" / ".record"):
+        table = json.loads(path.read_text()) if path.exists() else {}
+        table.update(entries)
+        path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+
+
 class Harness:
     """A Verilator build of ``tb/harness.sv`` around one Decompressor (or Compressor, with
     ``chunk_pairs`` given) configuration.

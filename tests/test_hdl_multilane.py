@@ -113,7 +113,7 @@ def test_bit_exact_in_order_with_stalls(lanes, in_width):
     jobs.append(Job(None, jobs[-1].payload))
     want.append(want[-1])
     dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_width=in_width,
-                                in_beats=64 // in_width, out_values=64 * lanes)
+                                in_beats=max(8, 64 // in_width), out_values=64 * lanes)
     run_multilane(dut, jobs, seed=lanes, in_stall=0.3, out_stall=0.3)
     for job, x in zip(jobs, want):
         assert job.code == ErrorCode.NONE
@@ -128,7 +128,7 @@ def test_chunks_bigger_than_the_lane_buffers(lanes):
     rng = np.random.default_rng(8)
     x = bf16_weights(rng, 1500, 1.0)
     table, payload = compress(x, chunk_pairs=600)
-    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_beats=4, out_values=4 * lanes)
+    dut = MultiLaneDecompressor(lanes=lanes, table_log_max=9, in_beats=8, out_values=4 * lanes)
     (job,) = run_multilane(dut, [Job(table.image(), payload)], seed=1, in_stall=0.2,
                            out_stall=0.2)
     assert job.code == ErrorCode.NONE
@@ -247,8 +247,8 @@ def test_parameter_errors():
         MultiLaneDecompressor(table_log_max=13)
     with pytest.raises(ValueError, match=r"^in_width must be one of 1, 2, 4, not 3$"):
         MultiLaneDecompressor(in_width=3)
-    with pytest.raises(ValueError, match=r"^in_beats must be at least 4, not 2$"):
-        MultiLaneDecompressor(in_beats=2)
+    with pytest.raises(ValueError, match=r"^in_beats must be at least 8, not 4$"):
+        MultiLaneDecompressor(in_beats=4)
     with pytest.raises(ValueError, match=r"^out_values must be a multiple of lanes \(4\) and "
                                          r"at least 16, not 12$"):
         MultiLaneDecompressor(lanes=4, out_values=12)
