@@ -71,7 +71,7 @@ def _setup_tools():
 
 
 def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None, seed=1,
-              freq=None, synth_opts="",
+              freq=None, synth_opts="", router=None,
               root="build"):
     """``build/<board>-<top>-<lanes>``, with suffixes for non-default parameters."""
     freq_default = BOARDS[board][4]
@@ -84,6 +84,8 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
         name += f"-w{in_width}"
     if synth_opts:
         name += "-" + "".join(c for c in synth_opts if c.isalnum())
+    if router:
+        name += f"-{router}"
     if seed != 1:
         name += f"-seed{seed}"
     if freq not in (None, freq_default):
@@ -179,7 +181,7 @@ def _yosys_cells(stat_path):
 
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
-          freq=None, synth_opts="",
+          freq=None, synth_opts="", router=None,
           do_build=True, root="build"):
     """Build one design; returns its report (also written to ``<build dir>/report.json``)."""
     module, cls, family, _, freq_default = BOARDS[board]
@@ -188,7 +190,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
     component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
                          in_width=in_width)
     outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states,
-                       in_width=in_width, synth_opts=synth_opts, seed=seed,
+                       in_width=in_width, synth_opts=synth_opts, router=router, seed=seed,
                        freq=freq, root=root)
     _setup_tools()
     platform = getattr(importlib.import_module(module), cls)()
@@ -203,7 +205,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
             # the component keeps its own module so that its cells are counted apart
             script_after_read="setattr -mod -set keep_hierarchy 1 top.dut",
             script_after_synth="tee -q -o stat.json stat -json",
-            nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail",
+            nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail"
+                         + (f" --router {router}" if router else ""),
             **({"synth_opts": synth_opts} if synth_opts else {}),
         )
     except subprocess.CalledProcessError:
@@ -236,7 +239,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
         "states": states if top == "compressor" else None,
         "in_width": getattr(component, "in_width", None),
-        "synth_opts": synth_opts, "seed": seed, "constraint_mhz": freq,
+        "synth_opts": synth_opts, "router": router, "seed": seed, "constraint_mhz": freq,
         "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",
         "fmax_mhz": fmax_mhz,
         "pairs_per_clock": pairs,
@@ -290,6 +293,8 @@ def main(argv=None):
                         help="words per input beat of the multi-lane top (default 4)")
     parser.add_argument("--synth-opts", default="",
                         help="extra options of Yosys synth_ecp5 / synth_ice40, e.g. -nowidelut")
+    parser.add_argument("--router", choices=["router1", "router2"], default=None,
+                        help="nextpnr's router (default: nextpnr's own, router1 on ECP5)")
     parser.add_argument("--seed", type=int, nargs="+", default=[1],
                         help="nextpnr seed(s); several build one after the other")
     parser.add_argument("--freq", type=float, default=None,
@@ -304,7 +309,7 @@ def main(argv=None):
             for seed in args.seed:
                 try:
                     r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed,
-                              synth_opts=args.synth_opts)
+                              synth_opts=args.synth_opts, router=args.router)
                 except (TopError, BuildError) as error:
                     print(f"{board} {top} x{lanes}: skipped: {error}", flush=True)
                     break
@@ -318,7 +323,7 @@ def main(argv=None):
         for seed in args.seed:
             r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
                       states=args.states, in_width=args.in_width, fmt=args.fmt, seed=seed,
-                      freq=args.freq, synth_opts=args.synth_opts,
+                      freq=args.freq, synth_opts=args.synth_opts, router=args.router,
                       do_build=not args.no_build)
             if r is not None:
                 print(summary(r), flush=True)

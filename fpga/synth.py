@@ -105,12 +105,12 @@ def _total(modules, prefix):
 
 
 def _print_table(rows, title):
-    head = ("design", "tlog", "states", *COLUMNS, "other", "wrap LUT4", "wrap FF", "s")
+    head = ("design", "tlog", *COLUMNS, "other", "wrap LUT4", "wrap FF", "s")
     print(title)
     print(" | ".join(head))
     for r in rows:
         print(" | ".join(str(x) for x in (
-            r["design"], r["table_log_max"], r["states"], *(r["cells"][c] for c in COLUMNS),
+            r["design"], r["table_log_max"], *(r["cells"][c] for c in COLUMNS),
             r["cells"]["other"], r["wrapper"]["LUT4"], r["wrapper"]["TRELLIS_FF"], r["seconds"])))
 
 
@@ -118,7 +118,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", default="lane,top", help="comma list of: lane, top")
     parser.add_argument("--table-logs", default="12,10")
-    parser.add_argument("--states", default="1,2")
     parser.add_argument("--fmt", default="bf16")
     parser.add_argument("--out", default="build/synth")
     parser.add_argument("--no-breakdown", action="store_true",
@@ -128,23 +127,22 @@ def main(argv=None):
     rows = []
     for design in args.designs.split(","):
         for tlog in (int(t) for t in args.table_logs.split(",")):
-            for states in (int(s) for s in args.states.split(",")):
-                name = f"{design}-t{tlog}-s{states}"
-                component = make_top(DESIGNS[design], fmt=args.fmt, table_log_max=tlog,
-                                     states=states)
-                modules = synthesize(component, out / name)
-                rows.append({
-                    "design": design, "top": DESIGNS[design], "table_log_max": tlog,
-                    "states": states, "cells": summarise(modules["top.dut"]),
-                    "wrapper": summarise(modules["top"]), "seconds": modules["_seconds"],
-                })
-                print(f"  {name}: {rows[-1]['cells']} ({modules['_seconds']} s)", flush=True)
+            # (a decoder lane decodes chunks of 1, 2 or 4 states alike: no states parameter)
+            name = f"{design}-t{tlog}"
+            component = make_top(DESIGNS[design], fmt=args.fmt, table_log_max=tlog)
+            modules = synthesize(component, out / name)
+            rows.append({
+                "design": design, "top": DESIGNS[design], "table_log_max": tlog,
+                "cells": summarise(modules["top.dut"]),
+                "wrapper": summarise(modules["top"]), "seconds": modules["_seconds"],
+            })
+            print(f"  {name}: {rows[-1]['cells']} ({modules['_seconds']} s)", flush=True)
 
     breakdown = None
     if not args.no_breakdown:
         tlog = default_table_log()
-        component = make_top("decoder", table_log_max=tlog, states=2)
-        modules = synthesize(component, out / f"lane-t{tlog}-s2-breakdown", breakdown=True)
+        component = make_top("decoder", table_log_max=tlog)
+        modules = synthesize(component, out / f"lane-t{tlog}-breakdown", breakdown=True)
         breakdown = {name: summarise(cells) for name, cells in modules.items()
                      if name.startswith("top.dut")}
         breakdown["total"] = summarise(_total(modules, "top.dut"))
@@ -156,7 +154,7 @@ def main(argv=None):
                                 text=True).stdout.strip(),
         "lane_lut4_budget": LANE_LUT4_BUDGET,
         "results": rows,
-        "lane_breakdown_default_s2": breakdown,
+        "lane_breakdown_default": breakdown,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -164,13 +162,13 @@ def main(argv=None):
     print()
     _print_table(rows, "ECP5 cells of the component alone (wrapper cells in the last columns)")
     if breakdown:
-        print(f"\nLane t{default_table_log()} s2 by submodule (kept apart):")
+        print(f"\nLane t{default_table_log()} by submodule (kept apart):")
         for name, row in breakdown.items():
             print(f"  {name:24} " + " ".join(f"{c}={n}" for c, n in row.items() if n))
     for r in rows:
         if r["design"] == "lane" and r["table_log_max"] == default_table_log():
             verdict = "within" if r["cells"]["LUT4"] <= LANE_LUT4_BUDGET else "OVER"
-            print(f"lane t{r['table_log_max']} states {r['states']}: {r['cells']['LUT4']} LUT4 "
+            print(f"lane t{r['table_log_max']}: {r['cells']['LUT4']} LUT4 "
                   f"(+{r['cells']['CCU2C']} CCU2C) -- {verdict} the {LANE_LUT4_BUDGET} LUT4 budget")
     print(f"wrote {out / 'report.json'}")
 
