@@ -267,9 +267,10 @@ def summary(r):
             f"{r['lut4']} LUT4, {ff} FF, {r['bram']} BRAM, {nps} ({r['build_seconds']} s)")
 
 
-SWEEP = [  # (board, top, lanes); multi-lane entries build once hdl.multilane exists
+SWEEP = [  # (board, top, lanes): the rows of docs/results.md (8 lanes: about 20 minutes)
     ("ulx3s-85f", "decoder", 1),
     ("ulx3s-85f", "decompressor", 1),
+    ("ulx3s-85f", "compressor", 1),
     ("icebreaker", "decoder", 1),
     ("icebreaker", "decompressor", 1),
     ("ulx3s-85f", "decompressor", 2),

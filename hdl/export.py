@@ -345,6 +345,11 @@ def _datasheet(stem, top, inner, ports, params):
             fmt["out"] = (f"up to {lanes} {params['fmt']} bit patterns per beat, value i of the "
                           f"beat in bits [{w}*i +: {w}], in the tensor's order")
             fmt["out_one"] = "beat (the one holding the final value)"
+            k = params.get("in_width", 1)
+            if k > 1:
+                fmt["in"] = (f"the tensor's payload (golden.codec.encode_payload), up to {k} "
+                             f"32-bit words per beat, word i of the beat in bits [32*i +: 32]")
+                fmt["in_one"] = "beat"
     else:
         fmt["in"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
         fmt["out"] = "the tensor's payload, 32-bit words, equal to golden.codec.encode_payload"
@@ -368,7 +373,7 @@ def _datasheet(stem, top, inner, ports, params):
           "same way.",
           "* First write the tensor's table through `s_table_*` (one write per `s_table_valid & "
           "s_table_ready`), then stream the tensor with `s_axis_tlast` on its final "
-          f"{unit_in}. The output's `m_axis_tlast` marks the final {unit_out}.",
+          f"{fmt['in_one']}. The output's `m_axis_tlast` marks the final {fmt['out_one']}.",
           "* `s_table_ready` stays low while the previous tensor is in the pipeline, so the "
           "next table can be offered right after the previous tensor's input."]
     if decompressor:
