@@ -147,10 +147,12 @@ def test_resources_from_results_md_without_build_reports(tmp_path, monkeypatch):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "results.md").write_text((ROOT / "docs" / "results.md").read_text())
     monkeypatch.setattr(export, "ROOT", tmp_path)
-    lines = "\n".join(export._resources("decompressor", 1, "bf16", 10, 2))
+    lines = "\n".join(export._resources("decompressor", 1, "bf16", 10, None))
     assert "From docs/results.md" in lines and re.search(r"commit \w{7}", lines)
     assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 2 \|", lines, re.M)      # 2 DP16KD
-    assert re.search(r"^\| iCE40 \| iCEBreaker .*\| 8 \|", lines, re.M)    # 8 SB_RAM40_4K
+    assert re.search(r"^\| iCE40 \| iCEBreaker .*\| 10 \|", lines, re.M)   # 10 SB_RAM40_4K
+    compressor = "\n".join(export._resources("compressor", 1, "bf16", 10, 4))
+    assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 66 \|", compressor, re.M)
     assert "Not measured" in "\n".join(export._resources("compressor", 1, "bf16", 10, 2))
 
 
