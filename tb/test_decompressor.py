@@ -5,15 +5,13 @@ payload into the Verilog exported from Amaranth, with and without random stalls 
 stream, and compares every output value and ``last`` flag in order.
 """
 
-import json
-
 import numpy as np
 import pytest
 
 from golden import codebooks, codec, data
 from hdl.decompressor import FORMATS
 
-from .verilator import ROOT, Harness
+from .verilator import Harness, record
 from .vectors import Tensor
 
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
