@@ -15,7 +15,7 @@ TOP     ?= decompressor
 BOARD   ?= ulx3s-85f
 JOBS    ?= 2
 
-.PHONY: all venv data sim test test-fast bench verilog bitstream fpga-sweep synth clean distclean
+.PHONY: all venv data sim test test-fast bench bench-rtl verilog bitstream fpga-sweep synth clean distclean
 
 all: sim
 
@@ -44,6 +44,9 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	-$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m golden.bench
+
+bench-rtl: $(STAMP)
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.rates --lanes $(or $(filter-out 1,$(LANES)),8)
 
 verilog: $(STAMP)
 	$(PY) -m hdl.export --top $(TOP) --lanes $(LANES) --out build/verilog

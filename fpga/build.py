@@ -10,9 +10,10 @@ Clock: the ``sync`` domain runs straight from the board oscillator (ULX3S 25 MHz
 ECP5, 100 on iCE40) so that nextpnr optimises for speed and its timing report gives the Fmax the
 design would reach. The bitstream itself runs at the oscillator's frequency.
 
-Throughput: ``pairs_per_clock`` comes from ``build/throughput.json`` when a test bench has
-written it: ``{"pairs_per_clock": x}``, optionally per top as ``{"<top>-<lanes>": {...}}`` or
-``{"<top>": {...}}``; then ``numbers_per_second = fmax * lanes * pairs_per_clock``.
+Throughput: ``pairs_per_clock`` (per lane) comes from the Verilator benches' measurements in
+``build/throughput.json`` (and ``build/throughput-compressor.json``), see
+:func:`_pairs_per_clock`; then ``numbers_per_second = fmax * lanes * pairs_per_clock``.
+``--report-only`` makes the report again from an earlier build with the latest measurement.
 """
 
 import argparse
@@ -94,24 +95,22 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
 
 
 def _pairs_per_clock(top, lanes):
-    """Pairs (values) per clock of the whole top, as a Verilator test bench measured it:
-    build/throughput-multilane.json (per lane count) for several lanes, build/throughput.json
-    (one lane) otherwise, build/throughput-compressor.json for the compressor."""
-    if top == "decompressor" and lanes > 1:
-        path = Path("build/throughput-multilane.json")
-        if not path.exists():
-            return None
-        rate = json.loads(path.read_text()).get(str(lanes))
-        return rate / lanes if isinstance(rate, (int, float)) else None
-    path = Path("build/throughput-compressor.json" if top == "compressor"
+    """``(pairs per clock per lane, where it comes from)`` as a Verilator bench measured it: for
+    several lanes the entry ``"<top>-<lanes>-large"`` of build/throughput.json (``python -m
+    tb.rates``, a Llama-sized tensor), else ``"<top>-<lanes>"`` (tb/test_multilane.py,
+    tb/test_multilane_compressor.py: 128 chunks); for one lane build/throughput.json
+    (tb/test_decompressor.py) or build/throughput-compressor.json (tb/test_compressor.py)."""
+    path = Path("build/throughput-compressor.json" if top == "compressor" and lanes == 1
                 else "build/throughput.json")
     if not path.exists():
-        return None
+        return None, None
     data = json.loads(path.read_text())
-    for entry in (data.get(f"{top}-{lanes}"), data.get(top), data):
+    entries = [data.get(f"{top}-{lanes}-large"), data.get(f"{top}-{lanes}")] + \
+        ([data.get(top), data] if lanes == 1 else [])
+    for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("pairs_per_clock"), (int, float)):
-            return entry["pairs_per_clock"]
-    return None
+            return entry["pairs_per_clock"], entry.get("source")
+    return None, None
 
 
 _GENERATED = re.compile(r"_(TRELLIS_FF|LUT4|CCU2C|PFUMX|L6MUX21|DP16KD|SB_LUT4|SB_CARRY|SB_DFF)"
@@ -182,8 +181,10 @@ def _yosys_cells(stat_path):
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
           freq=None, synth_opts="", router=None,
-          do_build=True, root="build"):
-    """Build one design; returns its report (also written to ``<build dir>/report.json``)."""
+          do_build=True, report_only=False, root="build"):
+    """Build one design; returns its report (also written to ``<build dir>/report.json``).
+    ``report_only``: no build, the report is made again from the build directory's nextpnr
+    report (e.g. after a new throughput measurement)."""
     module, cls, family, _, freq_default = BOARDS[board]
     table_log_max = table_log_max or board_table_log(board)
     freq = freq or freq_default
@@ -198,6 +199,15 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
     platform.lookup(platform.default_clk).clock = Clock(freq * 1e6)
 
     start = time.monotonic()
+    if report_only:
+        if not (outdir / "report_nextpnr.json").exists():
+            raise BuildError(f"{outdir}: no nextpnr report to make the report from")
+        old = outdir / "report.json"
+        old = json.loads(old.read_text()) if old.exists() else {}
+        # (the design built is the one of the old report's commit, if there is one)
+        return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
+                       router, family, platform, component, outdir, old.get("build_seconds"),
+                       source=old.get("source"))
     try:
         plan = platform.build(
             KeepAlive(component), name="top", build_dir=str(outdir), do_program=False,
@@ -214,11 +224,16 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
                   for line in (outdir / log).read_text().splitlines() if "ERROR" in line]
         raise BuildError(f"{outdir}: " + ("; ".join(dict.fromkeys(errors)) or "build failed"))
 
-    seconds = time.monotonic() - start
+    seconds = round(time.monotonic() - start, 1)
     if not do_build:
         plan.extract(outdir)
         return None
+    return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
+                   router, family, platform, component, outdir, seconds)
 
+
+def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts, router,
+            family, platform, component, outdir, seconds, source=None):
     pnr = json.loads((outdir / "report_nextpnr.json").read_text())
     fmax = [v["achieved"] for v in pnr.get("fmax", {}).values()]
     util = pnr.get("utilization", {})
@@ -229,13 +244,13 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         for key, prefix in (("lut4", "SB_LUT4"), ("ff", "SB_DFF")):
             used[key] = sum(n for cells in (component_cells, wrapper_cells)
                             for c, n in cells.items() if c.startswith(prefix))
-    pairs = _pairs_per_clock(top, lanes)
+    pairs, pairs_source = _pairs_per_clock(top, lanes)
     fmax_mhz = round(min(fmax), 2) if fmax else None
     log = (outdir / "top.tim").read_text()
     (outdir / "critical_path.txt").write_text(_critical_path_text(log))
     report = {
         "board": board, "device": f"{platform.device}-{platform.package}",
-        "source": source_version(),
+        "source": source or source_version(),
         "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
         "states": states if top == "compressor" else None,
         "in_width": getattr(component, "in_width", None),
@@ -243,6 +258,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",
         "fmax_mhz": fmax_mhz,
         "pairs_per_clock": pairs,
+        "pairs_per_clock_source": pairs_source,
         "numbers_per_second": (fmax_mhz * 1e6 * lanes * pairs
                                if fmax_mhz and pairs is not None else None),
         "lut4": used.get("lut4"), "ff": used.get("ff"), "bram": used.get("bram"),
@@ -250,7 +266,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         "utilization": {k: v for k, v in util.items() if v.get("used")},
         "yosys_cells": {"component": component_cells, "wrapper_and_io": wrapper_cells},
         "critical_path": _critical_path(pnr),
-        "build_seconds": round(seconds, 1),
+        "build_seconds": seconds,
     }
     (outdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -302,6 +318,9 @@ def main(argv=None):
                         help="clock constraint in MHz (default 200 on ECP5, 100 on iCE40)")
     parser.add_argument("--sweep", action="store_true", help="build every entry of SWEEP")
     parser.add_argument("--no-build", action="store_true", help="only write the build files")
+    parser.add_argument("--report-only", action="store_true",
+                        help="no build: make report.json again from the last build's nextpnr "
+                             "report (after a new throughput measurement)")
     args = parser.parse_args(argv)
 
     if args.sweep:
@@ -325,7 +344,7 @@ def main(argv=None):
             r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
                       states=args.states, in_width=args.in_width, fmt=args.fmt, seed=seed,
                       freq=args.freq, synth_opts=args.synth_opts, router=args.router,
-                      do_build=not args.no_build)
+                      do_build=not args.no_build, report_only=args.report_only)
             if r is not None:
                 print(summary(r), flush=True)
     except (TopError, BuildError) as error:

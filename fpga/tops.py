@@ -3,7 +3,9 @@
 ``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
 ``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
 :class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
-the lanes, values in beats of ``lanes``.
+the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
+:class:`hdl.multilane_compressor.MultiLaneCompressor` (chunks of 1016 pairs, beats of 4 words
+out).
 """
 
 import inspect
@@ -38,9 +40,10 @@ def _multilane(*, lanes, fmt, table_log_max, states, in_width):
 
 
 def _compressor(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.compressor import Compressor
     if lanes != 1:
-        raise TopError("the compressor has one encoder lane so far: --lanes must be 1")
+        from hdl.multilane_compressor import MultiLaneCompressor
+        return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states)
+    from hdl.compressor import Compressor
     return Compressor(fmt, table_log_max=table_log_max, states=states)
 
 

@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from golden import layouts
 
 from .compressor import Compressor
-from .decompressor import FORMATS, Decompressor
+from .decompressor import FORMATS, Decompressor, value_bits
 from .ports import TABLE_ADDR_BITS, ErrorCode
 
 __all__ = ["AxiStreamTop", "PORT_DESCRIPTIONS", "export", "main"]
@@ -111,25 +111,12 @@ class AxiStreamTop(wiring.Component):
             raise TypeError(f"{type(inner).__name__} has no {missing} port; an exported top "
                             "needs words, values, table and status") from None
         self._inner, self._in, self._out = inner, in_name, out_name
-        in_layout = data.Layout.cast(in_layout)
-        # several words per input beat (hdl.multilane.InBeat): `count` of them, from word 0 up
-        self._in_beat = "count" in dict(in_layout)
-        if self._in_beat:
-            self._in_words = in_layout["data"].shape.length
-            self._in_bits = 32 * self._in_words
-        else:
-            self._in_bits = in_layout.size - 1       # payload = data + last
-        out_layout = data.Layout.cast(out_layout)
-        # several values per beat (hdl.multilane.Values): `count` of them, from the LSB up
-        self._beat = "count" in dict(out_layout)
-        if self._beat:
-            array = out_layout["value"].shape
-            self._value_bits = data.Layout.cast(array).size // array.length
-            self._out_bits = data.Layout.cast(array).size
-            if self._value_bits % 8:
-                raise TypeError("values per beat need whole bytes for m_axis_tkeep")
-        else:
-            self._out_bits = out_layout.size - 1
+        # beats (hdl.multilane.InBeat, Values): an array of words (`data`) or values (`value`)
+        # and the `count` of them in use, from element 0 up
+        self._in_beat, self._in_elem, self._in_bits = self._beat_shape(in_layout)
+        self._beat, self._out_elem, self._out_bits = self._beat_shape(out_layout)
+        self._in_words = self._in_bits // self._in_elem if self._in_beat else 1
+        self._value_bits = self._out_elem
         keep = {"m_axis_tkeep": Out(self._out_bits // 8)} if self._beat else {}
         in_keep = {"s_axis_tkeep": In(self._in_bits // 8)} if self._in_beat else {}
         super().__init__({
@@ -152,6 +139,19 @@ class AxiStreamTop(wiring.Component):
             "status_code": Out(ErrorCode.as_shape().width),
         })
 
+    @staticmethod
+    def _beat_shape(layout):
+        """(is a beat, element bits, data bits) of a port's payload layout."""
+        layout = data.Layout.cast(layout)
+        fields = dict(layout)
+        if "count" not in fields:
+            return False, layout.size - 1, layout.size - 1      # payload = data + last
+        array = fields["data" if "data" in fields else "value"].shape
+        bits = data.Layout.cast(array).size
+        if (bits // array.length) % 8:
+            raise TypeError("beats need whole bytes per element for their tkeep")
+        return True, bits // array.length, bits
+
     @property
     def inner(self):
         return self._inner
@@ -160,20 +160,19 @@ class AxiStreamTop(wiring.Component):
         m = Module()
         m.submodules.core = core = self._inner
         i, o = getattr(core, self._in), getattr(core, self._out)
-        # the payloads' data field is `data` (Word) or `value` (Value): the one that is not last
-        i_data = [i.payload[n] for n, _ in data.Layout.cast(i.payload.shape()) if n != "last"][0]
-        if self._in_beat:       # words kept: the count of words whose first byte is kept
-            i_data = i.payload.data
+        # the payloads' data field is `data` (Word, InBeat) or `value` (Value, Values)
+        def payload_data(payload):
+            return [payload[n] for n, _ in data.Layout.cast(payload.shape())
+                    if n not in ("last", "count")][0]
+        i_data, o_data = payload_data(i.payload), payload_data(o.payload)
+        if self._in_beat:       # elements kept: those whose first byte is kept
+            per = self._in_elem // 8
             m.d.comb += i.payload.count.eq(
-                sum(self.s_axis_tkeep[4 * j] for j in range(self._in_words)))
+                sum(self.s_axis_tkeep[per * j] for j in range(self._in_bits // self._in_elem)))
         if self._beat:
-            o_data = o.payload.value
-            per_value = self._value_bits // 8
+            per = self._out_elem // 8
             for byte in range(self._out_bits // 8):
-                m.d.comb += self.m_axis_tkeep[byte].eq(o.payload.count > byte // per_value)
-        else:
-            o_data = [o.payload[n] for n, _ in data.Layout.cast(o.payload.shape())
-                      if n != "last"][0]
+                m.d.comb += self.m_axis_tkeep[byte].eq(o.payload.count > byte // per)
         m.d.comb += [
             i_data.eq(self.s_axis_tdata),
             i.payload.last.eq(self.s_axis_tlast),
@@ -198,16 +197,31 @@ class ExportError(Exception):
     pass
 
 
-def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=4096,
+def default_chunk_pairs(lanes):
+    """The compressor's chunk when none is asked: 4096 pairs for one lane; for several, the
+    multi-lane top's default (a lane's chunk slots filled in block RAM)."""
+    if lanes == 1:
+        return 4096
+    from .multilane_compressor import MultiLaneCompressor
+    return inspect.signature(MultiLaneCompressor).parameters["chunk_pairs"].default
+
+
+def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None,
                in_width=4):
-    """The Amaranth top to export."""
+    """The Amaranth top to export (``chunk_pairs`` None: :func:`default_chunk_pairs`)."""
+    if chunk_pairs is None:
+        chunk_pairs = default_chunk_pairs(lanes)
     if top not in TOPS:
         raise ExportError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
     if lanes < 1:
         raise ExportError(f"lanes must be at least 1, not {lanes}")
+    if top == "compressor" and lanes > 1:
+        from .multilane_compressor import MultiLaneCompressor
+        if chunk_pairs % lanes:
+            raise ExportError(f"chunk_pairs ({chunk_pairs}) must be a multiple of lanes ({lanes})")
+        return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states,
+                                   chunk_pairs=chunk_pairs)
     if top == "compressor":
-        if lanes != 1:
-            raise ExportError("the compressor has one lane: --lanes must be 1")
         return Compressor(fmt, table_log_max=table_log_max, states=states,
                           chunk_pairs=chunk_pairs)
     if lanes == 1:
@@ -353,6 +367,17 @@ def _datasheet(stem, top, inner, ports, params):
     else:
         fmt["in"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
         fmt["out"] = "the tensor's payload, 32-bit words, equal to golden.codec.encode_payload"
+        if lanes > 1:
+            w = value_bits(params["fmt"])
+            fmt["in"] = (f"{lanes} {params['fmt']} bit patterns per beat (fewer only in the "
+                         f"final beat), value i of the beat in bits [{w}*i +: {w}], in the "
+                         "tensor's order")
+            fmt["in_one"] = "beat"
+            k = inner.out_width
+            fmt["out"] = (f"the tensor's payload (golden.codec.encode_payload), {k} 32-bit "
+                          f"words per beat (fewer only in the final beat), word i in bits "
+                          f"[32*i +: 32]")
+            fmt["out_one"] = "beat"
     L = ["# " + stem, ""]
     L += [f"tANS {'decompressor' if decompressor else 'compressor'} of ansnum, exported from "
           f"`{type(inner).__module__}.{type(inner).__name__}` by `python -m hdl.export` at "
@@ -434,7 +459,7 @@ def _instantiation(stem, ports):
     return "\n".join(L)
 
 
-def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=4096,
+def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None,
            in_width=4):
     """Write the Verilog, the datasheet and the instantiation example; returns their paths."""
     if fmt not in FORMATS:
@@ -452,8 +477,9 @@ def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_p
         if lanes > 1:
             params["in_width"] = in_width
     else:
+        params["lanes"] = lanes
         params["states"] = states
-        params["chunk_pairs"] = chunk_pairs
+        params["chunk_pairs"] = chunk_pairs or default_chunk_pairs(lanes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"verilog": out / f"{stem}.v", "datasheet": out / f"{stem}.md",
@@ -475,7 +501,8 @@ def main(argv=None):
                    help="compressor: interleaved states it writes (decompressors take any)")
     p.add_argument("--in-width", type=int, default=4, choices=(1, 2, 4),
                    help="multi-lane decompressor: 32-bit words per input beat")
-    p.add_argument("--chunk-pairs", type=int, default=4096, help="compressor: pairs per chunk")
+    p.add_argument("--chunk-pairs", type=int, default=None,
+                   help="compressor: pairs per chunk (default 4096; several lanes: 1016)")
     p.add_argument("--out", default="build/verilog")
     args = p.parse_args(argv)
     try:

@@ -39,6 +39,7 @@ class ErrorCode(enum.Enum, shape=4):
     TRUNCATED = 7  # the input's `last` word came before the tensor's last chunk ended
     TRAILING = 8   # words follow the tensor's last chunk before the input's `last`
     UNCODABLE = 9  # (compressor) a value's code has no symbol in the table
+    BEAT = 10      # (multi-lane compressor) a beat of fewer values than lanes before the last
 
 
 class Status(data.Struct):

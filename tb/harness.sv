@@ -7,7 +7,9 @@
 // IN_WORDS words and their count), [IN_BITS] last, [IN_BITS+13:IN_BITS+1] table address,
 // [IN_BITS+14] 1 = table write, 0 = input stream; a table write's data is bits [31:0]. With
 // one word per beat that is [31:0] data, [32] last, [45:33] address, [46] table write. Expected outputs (exp file, one 64-bit hex word per line): the DUT's output
-// payload ({last, value}, or {last, word} for the compressor). cocotb writes the files, sets
+// payload ({last, value}, or {last, word} for the compressor; a beat for the multi-lane tops:
+// with COMPRESSOR_BEATS as well, the compressor takes beats of values and their count in
+// cmd[BEAT_BITS-1:0], IN_BITS = max(32, BEAT_BITS), so that a table write's data fits). cocotb writes the files, sets
 // n_cmd / n_exp and pulses `load`; the harness reads the files, runs, and raises `done`.
 `default_nettype none
 // The modules driven, by name: the Amaranth tops' own Verilog by default; the exported tops'
@@ -26,6 +28,7 @@ module harness #(
     parameter OUT_BITS = VALUE_BITS + 1,
 `endif
     parameter IN_BITS = 32,     // input payload without `last` (multi-lane: words and count)
+    parameter BEAT_BITS = 32,   // (COMPRESSOR_BEATS) values and count in cmd[BEAT_BITS-1:0]
     parameter CMD_BITS = 64,
     parameter CMD_DEPTH = 1 << 24,
     parameter EXP_DEPTH = 1 << 24,
@@ -80,7 +83,11 @@ module harness #(
     `DUT_COMPRESSOR dut (
         .clk(clk), .rst(rst),
         .values__valid(in_valid & ~is_table), .values__ready(in_ready),
+`ifdef COMPRESSOR_BEATS
+        .values__payload({cmd[IN_BITS], cmd[BEAT_BITS-1:0]}),
+`else
         .values__payload({cmd[32], cmd[VALUE_BITS-1:0]}),
+`endif
         .table__valid(in_valid & is_table), .table__ready(table_ready),
         .table__payload({cmd[31:0], table_addr}),
         .words__valid(out_valid), .words__ready(out_ready),

@@ -73,13 +73,52 @@ def multilane_commands(tensors, in_width):
     for t in tensors:
         for addr, word in enumerate(t.table.image()):
             cmds.append(1 << (in_bits + 14) | addr << (in_bits + 1) | int(word))
-        words = [int(w) for w in t.payload]
-        for i in range(0, len(words), in_width):
-            group = words[i:i + in_width]
-            beat = sum(w << (32 * j) for j, w in enumerate(group))
-            beat |= len(group) << (32 * in_width)
-            cmds.append(beat | int(i + in_width >= len(words)) << in_bits)
+        cmds += word_beats(t.payload, in_width)
     return cmds
+
+
+def word_beats(payload, width):
+    """A payload in beats of ``width`` words (``hdl.multilane.InBeat``) as integers: the words,
+    their count, ``last`` on the final beat (the only partial one), unused slots 0."""
+    bits = multilane_in_bits(width)
+    words = [int(w) for w in payload]
+    beats = []
+    for i in range(0, len(words), width):
+        group = words[i:i + width]
+        beat = sum(w << (32 * j) for j, w in enumerate(group)) | len(group) << (32 * width)
+        beats.append(beat | int(i + width >= len(words)) << bits)
+    return beats
+
+
+def compressor_in_bits(lanes, value_bits):
+    """Width of the multi-lane compressor's input payload without ``last``: values and count."""
+    return lanes * value_bits + lanes.bit_length()
+
+
+def compressor_cmd_bits(lanes, value_bits):
+    """Where ``last`` and the table-write fields sit in the harness's commands for the
+    multi-lane compressor (tb/harness.sv ``IN_BITS``): above the beat, and above a table
+    write's 32 data bits."""
+    return max(32, compressor_in_bits(lanes, value_bits))
+
+
+def compressor_beat_commands(tensors, value_bits, lanes, out_width):
+    """``(commands, expected beats)`` for the multi-lane compressor, as Python integers: encoder
+    table writes, then the values in beats of ``lanes`` (``hdl.multilane.Values``, the last
+    partial) in; the golden payload in beats of ``out_width`` words (:func:`word_beats`) out."""
+    in_bits = compressor_cmd_bits(lanes, value_bits)
+    cmds, exps = [], []
+    for t in tensors:
+        for addr, word in zip(*t.table.encoder_image()):
+            cmds.append(1 << (in_bits + 14) | int(addr) << (in_bits + 1) | int(word))
+        values = [int(v) for v in t.values]
+        for i in range(0, len(values), lanes):
+            group = values[i:i + lanes]
+            beat = sum(v << (value_bits * j) for j, v in enumerate(group))
+            beat |= len(group) << (value_bits * lanes)
+            cmds.append(beat | int(i + lanes >= len(values)) << in_bits)
+        exps += word_beats(t.payload, out_width)
+    return cmds, exps
 
 
 def multilane_in_bits(in_width):

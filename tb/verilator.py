@@ -12,8 +12,10 @@ from amaranth.back import verilog
 from hdl.compressor import Compressor
 from hdl.decompressor import FORMATS, Decompressor, value_bits
 from hdl.multilane import MultiLaneDecompressor
+from hdl.multilane_compressor import MultiLaneCompressor
 
-from .vectors import (commands, multilane_beats, multilane_commands, multilane_in_bits,
+from .vectors import (commands, compressor_beat_commands, compressor_cmd_bits,
+                      compressor_in_bits, multilane_beats, multilane_commands, multilane_in_bits,
                       write_hex, write_hex_ints)
 
 __all__ = ["Harness"]
@@ -64,11 +66,14 @@ class Harness:
 
     With ``lanes``, the top is :class:`~hdl.multilane.MultiLaneDecompressor` with that many
     lanes (builds in ``build/tb/multilane<lanes>-...``); the harness then compares whole output
-    beats (``OUT_BITS`` wide) with :func:`tb.vectors.multilane_beats`.
+    beats (``OUT_BITS`` wide) with :func:`tb.vectors.multilane_beats`. With ``lanes`` and
+    ``chunk_pairs``, the top is :class:`~hdl.multilane_compressor.MultiLaneCompressor`
+    (``out_width`` words per output beat; builds in ``build/tb/mlcompressor<lanes>-...``): beats
+    of values in, beats of payload words out (:func:`tb.vectors.compressor_beat_commands`).
     """
 
     def __init__(self, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None, exported=None,
-                 lanes=None, in_width=4):
+                 lanes=None, in_width=4, out_width=4):
         self.fmt, self.table_log_max, self.states = fmt, table_log_max, states
         self.chunk_pairs = chunk_pairs
         self.compressor = chunk_pairs is not None
@@ -80,8 +85,11 @@ class Harness:
         # (a decompressor decodes any number of states; a compressor writes `states`)
         states_part = f"-s{states}" if self.compressor else ""
         self.dir = ROOT / "build" / "tb" / f"{top}-{fmt}-t{table_log_max}{states_part}"
-        self.lanes, self.in_width = lanes, in_width
-        if lanes is not None:    # the multi-lane top: beats of words in, beats of values out
+        self.lanes, self.in_width, self.out_width = lanes, in_width, out_width
+        if lanes is not None and self.compressor:   # beats of values in, beats of words out
+            self.dir = self.dir.with_name(f"mlcompressor{lanes}-w{out_width}-c{chunk_pairs}-"
+                                          f"{fmt}-t{table_log_max}-s{states}")
+        elif lanes is not None:  # the multi-lane top: beats of words in, beats of values out
             self.dir = self.dir.with_name(f"multilane{lanes}-w{in_width}-{fmt}-t{table_log_max}")
 
     def build(self):
@@ -95,6 +103,11 @@ class Harness:
         name = "ansnum_compressor" if self.compressor else "ansnum_decompressor"
         if self.exported is not None:
             text = self.exported.read_text()    # copied, so that an unchanged file is not rebuilt
+        elif self.compressor and self.lanes is not None:
+            text = verilog.convert(
+                MultiLaneCompressor(self.fmt, lanes=self.lanes, table_log_max=self.table_log_max,
+                                    states=self.states, chunk_pairs=self.chunk_pairs,
+                                    out_width=self.out_width), name=name, emit_src=False)
         elif self.compressor:
             text = verilog.convert(
                 Compressor(self.fmt, table_log_max=self.table_log_max, states=self.states,
@@ -122,6 +135,8 @@ class Harness:
 
     def _build(self, runner, dut):
         defines = {"COMPRESSOR": 1} if self.compressor else {}
+        if self.compressor and self.lanes is not None:
+            defines["COMPRESSOR_BEATS"] = 1
         sources = [dut, TB / "harness.sv"]
         if self.exported is not None:
             sources.insert(1, TB / "export_adapter.sv")
@@ -149,17 +164,30 @@ class Harness:
         """Width of the harness's output payload (a beat for the multi-lane top)."""
         if self.lanes is None:
             return 33 if self.compressor else self.value_bits + 1
+        if self.compressor:
+            return multilane_in_bits(self.out_width) + 1
         return self.lanes * self.value_bits + self.lanes.bit_length() + 1
+
+    @property
+    def in_bits(self):
+        """Width of the harness's input payload without ``last`` (beats: words or values)."""
+        if self.compressor:
+            return compressor_cmd_bits(self.lanes, self.value_bits)
+        return multilane_in_bits(self.in_width)
 
     def _parameters(self):
         if self.lanes is None:
             return {"VALUE_BITS": self.value_bits}
-        in_bits = multilane_in_bits(self.in_width)
-        return {"VALUE_BITS": self.value_bits, "OUT_BITS": self.out_bits,
+        in_bits = self.in_bits
+        beat = ({"BEAT_BITS": compressor_in_bits(self.lanes, self.value_bits)}
+                if self.compressor else {})
+        return {**beat, "VALUE_BITS": self.value_bits, "OUT_BITS": self.out_bits,
                 "EXP_BITS": self.out_bits, "EXP_DEPTH": 1 << 21,
                 "IN_BITS": in_bits, "CMD_BITS": in_bits + 15, "CMD_DEPTH": 1 << 22}
 
     def _commands(self, tensors):
+        if self.lanes is not None and self.compressor:
+            return compressor_beat_commands(tensors, self.value_bits, self.lanes, self.out_width)
         if self.lanes is not None:
             return (multilane_commands(tensors, self.in_width),
                     multilane_beats(tensors, self.value_bits, self.lanes))
@@ -176,7 +204,9 @@ class Harness:
             return self._run_locked(batches, name)
 
     def _run_locked(self, batches, name):
-        """Run batches: each a dict with ``tensors`` (list of tb.vectors.Tensor) and optional
+        """Run batches: each a dict with ``tensors`` (list of tb.vectors.Tensor) or ``commands``
+        (the harness's commands and expected outputs, as the ``tb.vectors`` helpers make them)
+        and optional
         ``in_stall``, ``out_stall`` (probability 0..1), ``seed``, ``name``. Returns the
         harness's counters per batch."""
         from cocotb_tools.runner import get_results
@@ -187,12 +217,12 @@ class Harness:
         spec = {"cmd_path": str(work / "cmd.hex"), "exp_path": str(work / "exp.hex"),
                 "batches": []}
         for i, b in enumerate(batches):
-            cmd, exp = self._commands(b["tensors"])
+            # (``commands``: a batch's own (commands, expected) pair, e.g. malformed input)
+            cmd, exp = b["commands"] if "commands" in b else self._commands(b["tensors"])
             if self.lanes is None:
                 write_hex(work / f"b{i}.cmd.hex", cmd, 16)
             else:
-                write_hex_ints(work / f"b{i}.cmd.hex", cmd,
-                               (multilane_in_bits(self.in_width) + 15 + 3) // 4)
+                write_hex_ints(work / f"b{i}.cmd.hex", cmd, (self.in_bits + 15 + 3) // 4)
             self._write_expected(work / f"b{i}.exp.hex", exp)
             spec["batches"].append({
                 "name": b.get("name", str(i)), "cmd": str(work / f"b{i}.cmd.hex"),

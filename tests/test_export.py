@@ -172,6 +172,25 @@ def test_multilane_export(tmp_path):
     assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
 
 
+def test_multilane_compressor_export(tmp_path):
+    """``--top compressor --lanes 4`` exports ``ansnum_compressor_4l``: four bf16 values per
+    input beat in ``s_axis_tdata`` (their bytes in ``s_axis_tkeep``), four payload words per
+    output beat in ``m_axis_tdata`` (``m_axis_tkeep``); it lints like the others."""
+    paths = export.export("compressor", tmp_path, lanes=4)
+    assert paths["verilog"].name == "ansnum_compressor_4l.v"
+    ports = module_ports(paths["verilog"].read_text(), "ansnum_compressor_4l")
+    assert ports == datasheet_ports(paths["datasheet"].read_text())
+    assert ports["s_axis_tdata"] == ("input", 64) and ports["s_axis_tkeep"] == ("input", 8)
+    assert ports["m_axis_tdata"] == ("output", 128) and ports["m_axis_tkeep"] == ("output", 16)
+    sheet = paths["datasheet"].read_text()
+    assert "| chunk_pairs | 1016 |" in sheet and "| lanes | 4 |" in sheet
+    r = verilator("--lint-only", "-Wall", *LINT_WAIVERS, paths["verilog"].name,
+                  cwd=tmp_path)
+    assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr[-3000:]
+    with pytest.raises(export.ExportError, match="multiple of lanes"):
+        export.make_inner("compressor", lanes=3, chunk_pairs=1016)
+
+
 def check(results):
     for r in results:
         assert not r["hung"], r

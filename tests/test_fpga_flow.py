@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The FPGA flow keeps a design alive: Yosys ``synth_ecp5`` of one decoder lane (a few seconds),
 and a full ULX3S build of it (Yosys, nextpnr, ecppack: 15 to 30 s)."""
 
@@ -19,10 +20,17 @@ def test_lane_keeps_logic_and_block_ram(tmp_path):
 
 
 def test_tops_that_cannot_be_built_are_clear_errors():
-    with pytest.raises(TopError, match="the compressor has one encoder lane so far"):
-        make_top("compressor", lanes=2)
+    with pytest.raises(TopError, match="one TansDecoder lane"):
+        make_top("decoder", lanes=2)
     with pytest.raises(TopError, match="top must be one of"):
         make_top("nonsense")
+
+
+def test_multi_lane_tops():
+    from hdl.multilane import MultiLaneDecompressor
+    from hdl.multilane_compressor import MultiLaneCompressor
+    assert isinstance(make_top("decompressor", lanes=2), MultiLaneDecompressor)
+    assert isinstance(make_top("compressor", lanes=2), MultiLaneCompressor)
 
 
 def test_ulx3s_lane_build_reports_fmax(tmp_path):

@@ -1,0 +1,445 @@
+"""Multi-lane compressor: beats of several values in, chunks dealt to ``lanes`` compressor lanes,
+the payload gathered back in order, several words per beat (the multi-lane decompressor's
+input)."""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .blockfifo import BlockFIFO
+from .compressor import Compressor
+from .decompressor import _check_format, value_bits
+from .multilane import LANES_MAX, InBeat, Values
+from .ports import ErrorCode, Status, TableWrite
+
+__all__ = ["MultiLaneCompressor", "OUT_WIDTHS"]
+
+#: Output beat widths, in 32-bit words.
+OUT_WIDTHS = (1, 2, 4)
+
+
+def _LaneBeat(width):
+    """Lane -> collector: up to ``width`` consecutive words of one chunk (header and body).
+    ``end`` marks the chunk's final beat (at least one word), ``last`` a tensor's final chunk."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(32, width),
+        "count": range(width + 1),
+        "end": 1,
+        "last": 1,
+    })
+
+
+class _Lane(wiring.Component):
+    """One lane: beat FIFO -> value serialiser -> :class:`~hdl.compressor.Compressor` -> word
+    gatherer -> output FIFO.
+
+    The lane's compressor sees the chunks dealt to it as one long tensor: chunk after chunk of
+    ``chunk_pairs`` values, ``last`` on the final value of a tensor's final chunk (chunks are
+    independent, and a chunk header's only tensor-level field is that ``last``). The gatherer
+    follows the chunk headers (``body_words``) to mark each chunk's final beat."""
+
+    def __init__(self, fmt, *, lanes, out_width, table_log_max, states, chunk_pairs,
+                 in_beats, out_beats):
+        self._fmt, self._L, self._W = fmt, lanes, out_width
+        self._R, self._S, self._N = table_log_max, states, chunk_pairs
+        self._in_beats, self._out_beats = in_beats, out_beats
+        self._bits = value_bits(fmt)
+        super().__init__({
+            "entries": In(stream.Signature(Values(self._bits, lanes))),
+            "room": Out(1),
+            "table": In(stream.Signature(TableWrite)),
+            "beats": Out(stream.Signature(_LaneBeat(out_width))),
+            "status": Out(Status),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, W = self._L, self._W
+        entry_layout = Values(self._bits, L)
+        beat_layout = _LaneBeat(W)
+        m.submodules.in_fifo = in_fifo = BlockFIFO(entry_layout.size, self._in_beats)
+        m.submodules.compressor = comp = Compressor(
+            self._fmt, table_log_max=self._R, states=self._S, chunk_pairs=self._N)
+        m.submodules.out_fifo = out_fifo = BlockFIFO(beat_layout.size, self._out_beats)
+
+        # The entry is registered here, near the lane's FIFO (the dispatcher's beat fans out to
+        # every lane); it reaches the FIFO three cycles after the dispatcher's decision, made
+        # from `room` as the dispatcher saw it a cycle earlier: room for five beats in flight.
+        entry_valid = Signal()
+        entry = Signal(entry_layout)
+        m.d.sync += [entry_valid.eq(self.entries.valid), entry.eq(self.entries.payload)]
+        m.d.comb += [
+            in_fifo.w.payload.eq(entry),
+            in_fifo.w.valid.eq(entry_valid),
+            self.entries.ready.eq(in_fifo.level <= self._in_beats - 2),
+        ]
+        m.d.sync += self.room.eq(in_fifo.level <= self._in_beats - 6)
+
+        # --- serialiser: the beat's values one per clock, shifted down so that value 0 leaves
+        following = Signal(entry_layout)
+        following_valid = Signal()
+        held = Signal(entry_layout)
+        held_valid = Signal()
+        left = Signal(range(L + 1))     # values of `held` not yet sent
+        m.d.comb += in_fifo.r.ready.eq(~following_valid)
+        with m.If(in_fifo.r.valid & in_fifo.r.ready):
+            m.d.sync += [following.eq(in_fifo.r.payload), following_valid.eq(1)]
+        v = comp.values
+        m.d.comb += [
+            v.valid.eq(held_valid),
+            v.payload.value.eq(held.value[0]),
+            v.payload.last.eq(held.last & (left == 1)),
+        ]
+        sent = v.valid & v.ready
+        with m.If(sent):
+            m.d.sync += [held.value.as_value().eq(held.value.as_value() >> self._bits),
+                         left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += held_valid.eq(0)
+        with m.If(following_valid & (~held_valid | (sent & (left == 1)))):
+            m.d.sync += [held.eq(following), left.eq(following.count), held_valid.eq(1),
+                         following_valid.eq(0)]
+
+        # --- table: straight to the compressor (the top writes only while every lane is idle)
+        wiring.connect(m, wiring.flipped(self.table), comp.table)
+
+        # --- gatherer: words -> beats of up to W words, the chunk's final word ends a beat
+        w = comp.words.payload
+        hpos = Signal(range(4))         # 0, 1, 2: header words; 3: body
+        body_left = Signal(20)          # body words still to come (from header word 1)
+        ends = Signal()                 # the word on comp.words is its chunk's final one
+        m.d.comb += ends.eq(Mux(hpos == 2, body_left == 0, (hpos == 3) & (body_left == 1)))
+        buf = Signal(data.ArrayLayout(32, W))
+        count = Signal(range(W + 1))
+        end = Signal()                  # the chunk's final word is in buf
+        last = Signal()
+        out_room = Signal()
+        m.d.sync += out_room.eq(out_fifo.level < self._out_beats - 2)
+        push = Signal()
+        m.d.comb += push.eq(out_room & ((count == W) | end))
+        beat = Signal(beat_layout)
+        m.d.comb += [
+            beat.data.eq(buf), beat.count.eq(count), beat.end.eq(end), beat.last.eq(last & end),
+            out_fifo.w.payload.eq(beat),
+            out_fifo.w.valid.eq(push),
+            comp.words.ready.eq(((count < W) & ~end) | push),
+        ]
+        take = comp.words.valid & comp.words.ready
+        slot = Signal(range(W + 1))
+        m.d.comb += slot.eq(count)
+        with m.If(push):
+            m.d.sync += [count.eq(0), end.eq(0), last.eq(0), buf.eq(0)]  # unused slots: 0
+            m.d.comb += slot.eq(0)
+        with m.If(take):
+            m.d.sync += [buf[slot].eq(w.data), count.eq(slot + 1)]
+            with m.Switch(hpos):
+                with m.Case(1):
+                    m.d.sync += [body_left.eq(w.data), hpos.eq(2)]
+                with m.Case(3):
+                    m.d.sync += body_left.eq(body_left - 1)
+                with m.Default():
+                    m.d.sync += hpos.eq(hpos + 1)
+            with m.If(ends):
+                m.d.sync += [end.eq(1), last.eq(w.last), hpos.eq(0)]
+
+        m.d.comb += [
+            self.beats.payload.eq(out_fifo.r.payload),
+            self.beats.valid.eq(out_fifo.r.valid),
+            out_fifo.r.ready.eq(self.beats.ready),
+            self.status.eq(comp.status),
+            self.busy.eq(entry_valid | (in_fifo.level != 0) | following_valid | held_valid |
+                         comp.status.busy | (count != 0) | end | (out_fifo.level != 0)),
+        ]
+        return m
+
+
+class MultiLaneCompressor(wiring.Component):
+    """``lanes`` compressor lanes behind one value stream and one payload stream.
+
+    Same use as :class:`~hdl.compressor.Compressor`: write the tensor's table
+    (:meth:`golden.codec.Table.encoder_image`) through :attr:`table` (every lane gets it; a
+    write is taken once the whole top is idle), then stream the tensor's values into
+    :attr:`values`, ``lanes`` per beat (:func:`~hdl.multilane.Values`), ``last`` on the final
+    beat, the only one that may hold fewer. The payload leaves :attr:`words` equal to
+    :func:`golden.codec.encode_payload` (same table, ``chunk_pairs`` and ``states``), in beats
+    of ``out_width`` words (:func:`~hdl.multilane.InBeat`: what
+    :class:`~hdl.multilane.MultiLaneDecompressor` takes), every beat full but the tensor's last.
+
+    **How.** ``chunk_pairs`` is a multiple of ``lanes``, so a chunk is ``chunk_pairs / lanes``
+    whole beats. A dispatcher deals the chunks, round robin, to the lanes (lane 0 for a
+    tensor's first chunk), a beat per clock into the lane's beat FIFO (``in_beats`` deep). A
+    lane feeds its chunk's values, one per clock, to a :class:`~hdl.compressor.Compressor`, and
+    gathers the chunk's words (header and body) into beats in its output FIFO (``out_beats``
+    deep), the chunk's final beat partial. The collector takes the beats of lane after lane in
+    the same round robin and packs them densely (a chunk's words follow the previous chunk's
+    in the same beat).
+
+    **Throughput.** Each lane compresses one value per clock plus ``4 + states`` cycles per
+    chunk, so ``lanes`` lanes take up to ``lanes`` values per clock, while the output carries
+    ``out_width`` words per clock (about ``3 * out_width`` bf16 weights). The lanes start one
+    after another (a chunk's dispatch time apart); the collector waits for each chunk's
+    compressed words, which a lane emits only once the whole chunk is coded (its header holds
+    the body's CRC): latency about ``3 * chunk_pairs`` cycles. Measured: ``docs/results.md``.
+
+    **Errors.** As one lane: UNCODABLE (a code the table cannot code) and CONFIG (a table of
+    another format) from any lane; BEAT: a beat with fewer than ``lanes`` values that is not
+    the tensor's final one (or with none): the dispatcher ends the tensor there (the payload
+    keeps its shape: chunks, headers, ``last`` at the cut), so no stream hangs. The first error
+    holds until a tensor starts while the top is idle; a tensor with an error has no valid
+    payload. ``status.busy`` is high from the first value until the last word has left.
+
+    Ready of :attr:`values` and :attr:`table` depend on registers only.
+
+    Parameters
+    ----------
+    fmt : str
+        Input format (a key of :data:`~hdl.decompressor.FORMATS` or ``INT_FORMATS``).
+    lanes : int
+        Compressor lanes, 1 .. :data:`~hdl.multilane.LANES_MAX`; also the values per input
+        beat.
+    table_log_max, states : int
+        As :class:`~hdl.compressor.Compressor`.
+    chunk_pairs : int
+        Pairs per chunk, a multiple of ``lanes``. The default, 1016 (8 x 127), and the chunk's
+        final states (up to 4) fill a lane's 1024-entry chunk slots: a lane of bf16 then takes
+        about 23 block RAMs on ECP5, 8 lanes fit an LFE5U-85F.
+    out_width : int
+        Words per output beat, one of :data:`OUT_WIDTHS`.
+    in_beats, out_beats : int or None
+        Depth of each lane's beat FIFO and output FIFO; None: a chunk's worth (its values, and
+        the words of a chunk at 16 bits per value), at least 16.
+
+    Members
+    -------
+    values : In(stream.Signature(Values(bits, lanes)))
+    table : In(stream.Signature(TableWrite))
+    words : Out(stream.Signature(InBeat(out_width)))
+    status : Out(Status)
+    """
+
+    def __init__(self, fmt="bf16", *, lanes=4, table_log_max=10, states=4, chunk_pairs=1016,
+                 out_width=4, in_beats=None, out_beats=None):
+        _check_format(fmt)
+        if not isinstance(lanes, int) or not 1 <= lanes <= LANES_MAX:
+            raise ValueError(f"lanes must be 1 .. {LANES_MAX}, not {lanes!r}")
+        if out_width not in OUT_WIDTHS:
+            raise ValueError(f"out_width must be one of {', '.join(map(str, OUT_WIDTHS))}, "
+                             f"not {out_width!r}")
+        if not isinstance(chunk_pairs, int) or not 1 <= chunk_pairs <= 1 << 16 or \
+                chunk_pairs % lanes:
+            raise ValueError(f"chunk_pairs must be a multiple of lanes ({lanes}) in "
+                             f"1 .. 65536, not {chunk_pairs!r}")
+        bits = value_bits(fmt)
+        if in_beats is None:
+            in_beats = max(16, chunk_pairs // lanes)
+        if out_beats is None:
+            out_beats = max(16, -(-(3 + chunk_pairs * bits // 32) // out_width))
+        for name, n in (("in_beats", in_beats), ("out_beats", out_beats)):
+            if not isinstance(n, int) or n < 8:
+                raise ValueError(f"{name} must be at least 8, not {n!r}")
+        self._fmt, self._lanes, self._W = fmt, lanes, out_width
+        self._R, self._S, self._N = table_log_max, states, chunk_pairs
+        self._in_beats, self._out_beats = in_beats, out_beats
+        self._bits = bits
+        super().__init__({
+            "values": In(stream.Signature(Values(bits, lanes))),
+            "table": In(stream.Signature(TableWrite)),
+            "words": Out(stream.Signature(InBeat(out_width))),
+            "status": Out(Status),
+        })
+
+    @property
+    def fmt(self):
+        return self._fmt
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def out_width(self):
+        return self._W
+
+    @property
+    def chunk_pairs(self):
+        return self._N
+
+    @property
+    def table_log_max(self):
+        return self._R
+
+    @property
+    def states(self):
+        return self._S
+
+    def elaborate(self, platform):
+        m = Module()
+        L, W = self._lanes, self._W
+        lanes = []
+        for k in range(L):
+            lane = _Lane(self._fmt, lanes=L, out_width=W, table_log_max=self._R,
+                         states=self._S, chunk_pairs=self._N, in_beats=self._in_beats,
+                         out_beats=self._out_beats)
+            m.submodules[f"lane{k}"] = lane
+            lanes.append(lane)
+        lanes_busy = Signal()
+        m.d.comb += lanes_busy.eq(Cat(lane.busy for lane in lanes).any())
+
+        # --- input FIFO (registered output; a beat per clock)
+        in_layout = Values(self._bits, L)
+        m.submodules.in_fifo = in_fifo = fifo.SyncFIFOBuffered(width=in_layout.size, depth=4)
+        table_valid = Signal()
+        m.d.comb += [
+            in_fifo.w_data.eq(self.values.payload),
+            in_fifo.w_en.eq(self.values.valid & ~table_valid),
+            self.values.ready.eq(in_fifo.w_rdy & ~table_valid),
+        ]
+
+        # --- dispatcher: beat after beat to lane `cur`, the next lane after a chunk's last beat
+        raw = in_layout(in_fifo.r_data)
+        beats_per_chunk = self._N // L
+        cur = Signal(range(L))
+        in_chunk = Signal(range(beats_per_chunk))
+        at_start = Signal(init=1)       # the next beat is a tensor's first
+        room = Signal()
+        m.d.comb += room.eq(Array(lane.room for lane in lanes)[cur])
+        fixed = Signal(in_layout)       # the beat as the lane gets it
+        bad = Signal()
+        m.d.comb += [
+            fixed.value.eq(raw.value),
+            fixed.count.eq(Mux(raw.count == 0, 1, Mux(raw.count > L, L, raw.count))),
+            bad.eq((raw.count == 0) | (raw.count > L) | ((raw.count != L) & ~raw.last)),
+            fixed.last.eq(raw.last | (fixed.count != L)),
+        ]
+        w_valid = Signal(L)             # one-hot: the lane that takes the registered beat
+        w_beat = Signal(in_layout)
+        go = in_fifo.r_rdy & room
+        m.d.comb += in_fifo.r_en.eq(room)
+        m.d.sync += w_valid.eq(0)
+        for k, lane in enumerate(lanes):
+            m.d.comb += [lane.entries.payload.eq(w_beat), lane.entries.valid.eq(w_valid[k])]
+
+        idle = Signal()                 # nothing of a tensor anywhere (registered)
+        with m.If(go):
+            m.d.sync += [w_valid.eq(1 << cur), w_beat.eq(fixed), at_start.eq(fixed.last)]
+            with m.If(fixed.last | (in_chunk == beats_per_chunk - 1)):
+                m.d.sync += [in_chunk.eq(0), cur.eq(Mux(fixed.last | (cur == L - 1), 0,
+                                                        cur + 1))]
+            with m.Else():
+                m.d.sync += in_chunk.eq(in_chunk + 1)
+
+        # --- status: the first error of a tensor (a bad beat, or the first lane error to rise),
+        # cleared when a tensor starts while the top is idle
+        code = Signal(ErrorCode)
+        errs = Signal(L)
+        errs_q = Signal(L)
+        m.d.comb += errs.eq(Cat(lane.status.error for lane in lanes))
+        m.d.sync += errs_q.eq(errs)
+        rising = errs & ~errs_q
+        lane_code = Signal(ErrorCode)
+        for k in reversed(range(L)):    # lane 0 wins a tie
+            with m.If(rising[k]):
+                m.d.comb += lane_code.eq(lanes[k].status.code)
+        with m.If(go & at_start & idle):
+            m.d.sync += code.eq(Mux(bad, ErrorCode.BEAT, ErrorCode.NONE))
+        with m.Elif(code == ErrorCode.NONE):
+            with m.If(go & bad):
+                m.d.sync += code.eq(ErrorCode.BEAT)
+            with m.Elif(rising != 0):
+                m.d.sync += code.eq(lane_code)
+
+        # --- table: broadcast through a register while everything is idle
+        table_ok = Signal()
+        table_write = Signal(TableWrite)
+        m.d.comb += self.table.ready.eq(table_ok)
+        m.d.sync += [table_valid.eq(self.table.valid & table_ok),
+                     table_write.eq(self.table.payload)]
+        for lane in lanes:
+            m.d.comb += [lane.table.payload.eq(table_write), lane.table.valid.eq(table_valid)]
+
+        # --- collector: stage 1 registers the head lane's beat; stage 2 packs it densely
+        head = Signal(range(L))
+        s1_valid = Signal()
+        s1 = Signal(_LaneBeat(W))
+        s2_take = Signal()              # stage 2 takes stage 1's beat this cycle
+        s1_free = ~s1_valid | s2_take
+        head_valid = Array(lane.beats.valid for lane in lanes)[head]
+        head_beat = _LaneBeat(W)(Array(lane.beats.payload.as_value() for lane in lanes)[head])
+        reading = Signal()
+        m.d.comb += reading.eq(s1_free)
+        for k, lane in enumerate(lanes):
+            m.d.comb += lane.beats.ready.eq(reading & (head == k))
+        with m.If(s2_take):
+            m.d.sync += s1_valid.eq(0)
+        with m.If(reading & head_valid):
+            m.d.sync += [s1_valid.eq(1), s1.eq(head_beat)]
+            with m.If(head_beat.end):
+                m.d.sync += head.eq(Mux(head_beat.last | (head == L - 1), 0, head + 1))
+
+        out_layout = InBeat(W)
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=6)
+        out_valid = Signal()
+        out_beat = Signal(out_layout)
+        out_free = Signal()
+        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= 3)]
+        m.d.comb += [
+            out_fifo.w_data.eq(out_beat),
+            out_fifo.w_en.eq(out_valid),
+            self.words.payload.eq(out_fifo.r_data),
+            self.words.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.words.ready),
+        ]
+        pend = Signal(data.ArrayLayout(32, W))      # words waiting for a beat to fill
+        npend = Signal(range(W))
+        flush = Signal()                # pend holds a tensor's final words (the input waits)
+        total = Signal(range(2 * W + 1))
+        m.d.comb += [total.eq(npend + s1.count), s2_take.eq(s1_valid & out_free & ~flush)]
+        # the words of pend, then those of the beat; `joined[i]` for i < 2 W - 1
+        joined = []
+        for i in range(2 * W - 1):
+            sel = Signal(32, name=f"joined{i}")
+            choices = {p: (pend[i] if i < p else (s1.data[i - p] if i - p < W else 0))
+                       for p in range(W)}
+            with m.Switch(npend):
+                for p, value in choices.items():
+                    with m.Case(p):
+                        m.d.comb += sel.eq(value)
+            joined.append(sel)
+        with m.If(flush & out_free):
+            m.d.sync += [out_valid.eq(1), out_beat.count.eq(npend), out_beat.last.eq(1),
+                         npend.eq(0), flush.eq(0), pend.eq(0)]
+            for i in range(W):
+                m.d.sync += out_beat.data[i].eq(pend[i])
+        with m.Elif(s2_take):
+            with m.If(total >= W):
+                m.d.sync += [out_valid.eq(1), out_beat.count.eq(W),
+                             out_beat.last.eq(s1.last & (total == W)),
+                             npend.eq(total - W)]
+                for i in range(W):
+                    m.d.sync += out_beat.data[i].eq(joined[i])
+                for i in range(W - 1):
+                    m.d.sync += pend[i].eq(joined[W + i])
+                with m.If(s1.last & (total != W)):
+                    m.d.sync += flush.eq(1)
+            with m.Elif(s1.last):
+                m.d.sync += [out_valid.eq(1), out_beat.count.eq(total), out_beat.last.eq(1),
+                             npend.eq(0), pend.eq(0)]
+                for i in range(W):
+                    m.d.sync += out_beat.data[i].eq(Mux(i < total, joined[i], 0))
+            with m.Else():
+                m.d.sync += npend.eq(total)
+                for i in range(W - 1):
+                    m.d.sync += pend[i].eq(joined[i])
+
+        busy = Signal()
+        m.d.comb += busy.eq(~at_start | (in_fifo.w_level != 0) | (w_valid != 0) | lanes_busy |
+                            s1_valid | (npend != 0) | flush | out_valid | out_fifo.r_rdy)
+        m.d.sync += [idle.eq(~busy),
+                     table_ok.eq(~busy & ~table_valid & ~self.values.valid)]
+        m.d.comb += [
+            self.status.busy.eq(busy),
+            self.status.error.eq(code != ErrorCode.NONE),
+            self.status.code.eq(code),
+        ]
+        return m
