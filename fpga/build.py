@@ -199,6 +199,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
     platform.lookup(platform.default_clk).clock = Clock(freq * 1e6)
 
     start = time.monotonic()
+    source = source_version()           # (before the build: the sources may change meanwhile)
     if report_only:
         if not (outdir / "report_nextpnr.json").exists():
             raise BuildError(f"{outdir}: no nextpnr report to make the report from")
@@ -229,7 +230,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         plan.extract(outdir)
         return None
     return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
-                   router, family, platform, component, outdir, seconds)
+                   router, family, platform, component, outdir, seconds, source=source)
 
 
 def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts, router,

@@ -82,24 +82,27 @@ class _Lane(wiring.Component):
         held = Signal(entry_layout)
         held_valid = Signal()
         left = Signal(range(L + 1))     # values of `held` not yet sent
-        m.d.comb += in_fifo.r.ready.eq(~following_valid)
+        v = comp.values
+        sent = v.valid & v.ready
+        refill = following_valid & (~held_valid | (sent & (left == 1)))   # following -> held
+        # (a beat of one value leaves every clock: `following` refills as it empties)
+        m.d.comb += in_fifo.r.ready.eq(~following_valid | refill)
+        with m.If(refill):
+            m.d.sync += following_valid.eq(0)
         with m.If(in_fifo.r.valid & in_fifo.r.ready):
             m.d.sync += [following.eq(in_fifo.r.payload), following_valid.eq(1)]
-        v = comp.values
         m.d.comb += [
             v.valid.eq(held_valid),
             v.payload.value.eq(held.value[0]),
             v.payload.last.eq(held.last & (left == 1)),
         ]
-        sent = v.valid & v.ready
         with m.If(sent):
             m.d.sync += [held.value.as_value().eq(held.value.as_value() >> self._bits),
                          left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += held_valid.eq(0)
-        with m.If(following_valid & (~held_valid | (sent & (left == 1)))):
-            m.d.sync += [held.eq(following), left.eq(following.count), held_valid.eq(1),
-                         following_valid.eq(0)]
+        with m.If(refill):
+            m.d.sync += [held.eq(following), left.eq(following.count), held_valid.eq(1)]
 
         # --- table: straight to the compressor (the top writes only while every lane is idle)
         wiring.connect(m, wiring.flipped(self.table), comp.table)
@@ -320,7 +323,7 @@ class MultiLaneCompressor(wiring.Component):
         for k, lane in enumerate(lanes):
             m.d.comb += [lane.entries.payload.eq(w_beat), lane.entries.valid.eq(w_valid[k])]
 
-        idle = Signal()                 # nothing of a tensor anywhere (registered)
+        busy = Signal()                 # something of a tensor is anywhere
         with m.If(go):
             m.d.sync += [w_valid.eq(1 << cur), w_beat.eq(fixed), at_start.eq(fixed.last)]
             with m.If(fixed.last | (in_chunk == beats_per_chunk - 1)):
@@ -341,8 +344,12 @@ class MultiLaneCompressor(wiring.Component):
         for k in reversed(range(L)):    # lane 0 wins a tie
             with m.If(rising[k]):
                 m.d.comb += lane_code.eq(lanes[k].status.code)
-        with m.If(go & at_start & idle):
-            m.d.sync += code.eq(Mux(bad, ErrorCode.BEAT, ErrorCode.NONE))
+        in_start = Signal(init=1)       # the next beat taken in is a tensor's first
+        taken = self.values.valid & self.values.ready
+        with m.If(taken):
+            m.d.sync += in_start.eq(self.values.payload.last)
+        with m.If(taken & in_start & ~busy):
+            m.d.sync += code.eq(ErrorCode.NONE)
         with m.Elif(code == ErrorCode.NONE):
             with m.If(go & bad):
                 m.d.sync += code.eq(ErrorCode.BEAT)
@@ -432,11 +439,9 @@ class MultiLaneCompressor(wiring.Component):
                 for i in range(W - 1):
                     m.d.sync += pend[i].eq(joined[i])
 
-        busy = Signal()
         m.d.comb += busy.eq(~at_start | (in_fifo.w_level != 0) | (w_valid != 0) | lanes_busy |
                             s1_valid | (npend != 0) | flush | out_valid | out_fifo.r_rdy)
-        m.d.sync += [idle.eq(~busy),
-                     table_ok.eq(~busy & ~table_valid & ~self.values.valid)]
+        m.d.sync += table_ok.eq(~busy & ~table_valid & ~self.values.valid)
         m.d.comb += [
             self.status.busy.eq(busy),
             self.status.error.eq(code != ErrorCode.NONE),

@@ -69,6 +69,7 @@ def test_rate_without_stalls(lanes, out_width):
     print(f"compressor, {lanes} lanes x {out_width} words out: {sustained:.3f} values per clock "
           f"in, {busy:.3f} per busy clock (output bound {bound:.3f}, {len(t.values)} values)")
     assert busy <= sustained <= lanes
+    assert sustained >= 0.97 * lanes        # every lane takes a value per clock, nearly
     if out_width != 4:
         return
     # fpga.build reads pairs per clock per lane from build/throughput.json, "<top>-<lanes>"
