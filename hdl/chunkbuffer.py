@@ -1,8 +1,10 @@
 """Chunk buffer: stores a chunk of items and gives it back reversed (or in order), ping-pong."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.hdl import Array, Cat, Module, Shape, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .tableram import TableRAM
 
 __all__ = ["ChunkBuffer"]
 
@@ -15,9 +17,10 @@ class ChunkBuffer(wiring.Component):
     last-in-first-out) or in order, ``last`` on its final item, and on every item the chunk's
     ``meta`` (taken from its last input item) and ``count``.
 
-    Throughput: one item per clock in and out, sustained across chunks. Latency: a chunk starts
-    to leave the cycle after its last item arrives (plus one cycle of block-RAM read).
-    :attr:`i` ``.ready`` depends on registers only.
+    Throughput: one item per clock in and out, plus one cycle per chunk. Latency: a chunk starts
+    to leave two cycles after its last item arrives, plus two cycles of block-RAM read through
+    :class:`~hdl.tableram.TableRAM` (on ECP5 the DP16KD output register: no path starts at the
+    block RAM's slow clock-to-out). :attr:`i` ``.ready`` depends on registers only.
 
     Parameters
     ----------
@@ -53,11 +56,7 @@ class ChunkBuffer(wiring.Component):
         m = Module()
         depth = self._depth
         abits = max(1, (depth - 1).bit_length())
-        m.submodules.mem = mem = memory.Memory(shape=self.i.payload.item.shape(),
-                                               depth=2 << abits, init=[])
-        wp = mem.write_port()
-        rp = mem.read_port(domain="sync")
-        m.d.comb += rp.en.eq(0)
+        m.submodules.ram = ram = TableRAM(2 << abits, Shape.cast(self._shape).width)
 
         full = Array(Signal(name=f"full{k}") for k in range(2))
         count = Array(Signal(range(depth + 1), name=f"count{k}") for k in range(2))
@@ -70,11 +69,11 @@ class ChunkBuffer(wiring.Component):
         # write side
         m.d.comb += [
             self.i.ready.eq(~full[w_slot]),
-            wp.addr.eq(Cat(w_addr, w_slot)),
-            wp.data.eq(self.i.payload.item),
+            ram.write_addr.eq(Cat(w_addr, w_slot)),
+            ram.write_data.eq(self.i.payload.item),
         ]
         with m.If(self.i.valid & self.i.ready):
-            m.d.comb += wp.en.eq(1)
+            m.d.comb += ram.write_en.eq(1)
             m.d.sync += [w_addr.eq(w_addr + 1), writing.eq(1)]
             with m.If(self.i.payload.last | (w_addr == depth - 1)):
                 m.d.sync += [
@@ -82,24 +81,40 @@ class ChunkBuffer(wiring.Component):
                     full[w_slot].eq(1), w_slot.eq(~w_slot), w_addr.eq(0), writing.eq(0),
                 ]
 
-        # read side: the block RAM's output latch is the output register
+        # read side: the block RAM's two registers (address, output) are the pipeline; both
+        # stages move on when the output is free or taken, and hold otherwise. A chunk opens a
+        # cycle before its first read: the address comes from a register, not from an adder
+        # behind the slot's count (a chunk costs one cycle more).
         n = count[r_slot]
         advance = ~self.o.valid | self.o.ready
-        m.d.comb += self.o.payload.item.eq(rp.data)
+        r_open = Signal()               # r_left / r_idx hold the current chunk's position
+        r_left = Signal(range(depth))   # items after the next one
+        s1_valid = Signal()             # an item's address is in the RAM
+        s1_last = Signal()
+        s1_meta = Signal(self._meta)
+        s1_count = Signal(range(depth + 1))
+        m.d.comb += [self.o.payload.item.eq(ram.read_data), ram.read_en.eq(advance),
+                     ram.read_addr.eq(Cat((r_left if self._reverse else r_idx)[:abits],
+                                          r_slot))]
+        with m.If(full[r_slot] & ~r_open):
+            m.d.sync += [r_left.eq(n - 1), r_idx.eq(0), r_open.eq(1)]
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(0)
-            with m.If(full[r_slot]):
-                addr = (n - 1 - r_idx) if self._reverse else r_idx
-                m.d.comb += [rp.addr.eq(Cat(addr[:abits], r_slot)), rp.en.eq(1)]
+            m.d.sync += [
+                s1_valid.eq(0),
+                self.o.valid.eq(s1_valid), self.o.payload.last.eq(s1_last),
+                self.o.payload.meta.eq(s1_meta), self.o.payload.count.eq(s1_count),
+            ]
+            with m.If(r_open):
                 m.d.sync += [
-                    self.o.valid.eq(1),
-                    self.o.payload.last.eq(r_idx == n - 1),
-                    self.o.payload.meta.eq(meta[r_slot]),
-                    self.o.payload.count.eq(n),
+                    s1_valid.eq(1),
+                    s1_last.eq(r_left == 0),
+                    s1_meta.eq(meta[r_slot]),
+                    s1_count.eq(n),
                     r_idx.eq(r_idx + 1),
+                    r_left.eq(r_left - 1),
                 ]
-                with m.If(r_idx == n - 1):
-                    m.d.sync += [full[r_slot].eq(0), r_slot.eq(~r_slot), r_idx.eq(0)]
+                with m.If(r_left == 0):
+                    m.d.sync += [full[r_slot].eq(0), r_slot.eq(~r_slot), r_open.eq(0)]
 
-        m.d.comb += self.busy.eq(full[0] | full[1] | writing | self.o.valid)
+        m.d.comb += self.busy.eq(full[0] | full[1] | writing | s1_valid | self.o.valid)
         return m

@@ -9,6 +9,7 @@ from golden.layouts import (ENC_CODE_BASE, ENC_NEXT_BASE, ENC_SYMBOL_BASE, Encod
 
 from .decoder import check_lane_parameters
 from .ports import TableWrite
+from .tableram import TableRAM
 
 __all__ = ["TansEncoder", "Field", "ChunkMeta"]
 
@@ -34,7 +35,8 @@ class TansEncoder(wiring.Component):
     :attr:`uncodable` (sticky until :attr:`clear`); its pair is coded as the escape symbol's
     code 0 so the stream keeps its shape, but the tensor is not valid.
 
-    Throughput: one pair per clock, plus ``3 + states`` cycles per chunk. With one state the
+    Throughput: one pair per clock, plus ``5 + states`` cycles per chunk (the pipeline drains
+    before the final states). With one state the
     next-state read is forwarded into the same cycle (a longer path); with two or more it is not.
 
     Parameters
@@ -72,20 +74,20 @@ class TansEncoder(wiring.Component):
         m.d.comb += L.eq(1 << self.config.table_log)
 
         m.submodules.next_mem = next_mem = memory.Memory(shape=R, depth=1 << R, init=[])
-        m.submodules.code_mem = code_mem = memory.Memory(shape=EncodeCode, depth=512, init=[])
+        # the code map is read through two registers (on ECP5 the DP16KD output register): its
+        # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
+        m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
         m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
-        next_wp, code_wp, sym_wp = next_mem.write_port(), code_mem.write_port(), \
-            sym_mem.write_port()
-        next_rp, code_rp, sym_rp = (mem.read_port(domain="sync")
-                                    for mem in (next_mem, code_mem, sym_mem))
-        m.d.comb += [next_rp.en.eq(0), code_rp.en.eq(0), sym_rp.en.eq(0)]
+        next_wp, sym_wp = next_mem.write_port(), sym_mem.write_port()
+        next_rp, sym_rp = (mem.read_port(domain="sync") for mem in (next_mem, sym_mem))
+        m.d.comb += [next_rp.en.eq(0), sym_rp.en.eq(0)]
 
         # --- table port
         a, d = self.table.payload.addr, self.table.payload.data
         m.d.comb += [
             self.table.ready.eq(~self.busy),
             next_wp.addr.eq(a - ENC_NEXT_BASE), next_wp.data.eq(d),
-            code_wp.addr.eq(a - ENC_CODE_BASE), code_wp.data.eq(d),
+            code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
             sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
         ]
         with m.If(self.table.valid & self.table.ready):
@@ -94,16 +96,18 @@ class TansEncoder(wiring.Component):
             with m.Elif(a < ENC_NEXT_BASE + (1 << R)):
                 m.d.comb += next_wp.en.eq(1)
             with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
-                m.d.comb += code_wp.en.eq(1)
+                m.d.comb += code_ram.write_en.eq(1)
             with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
                 m.d.comb += sym_wp.en.eq(1)
 
         state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
         state = Array(state_regs)
 
-        # pipeline registers: A (code map read), B (symbol read), B2 (symbol entry registered, so
-        # no path starts at the RAM's slow output), C (= output, next-state read)
-        va, vb, vb2 = Signal(), Signal(), Signal()
+        # pipeline registers: A (code map read issued), A2 (its entry on the way out of the RAM's
+        # output register), B (symbol read), B2 (symbol entry registered, so no path starts at
+        # the RAM's slow output), C (= output, next-state read)
+        va, va2, vb, vb2 = Signal(), Signal(), Signal(), Signal()
+        a2_code, a2_extra, a2_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
         b2_sym = Signal(EncodeSymbol)
         a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
@@ -114,8 +118,10 @@ class TansEncoder(wiring.Component):
         in_chunk = Signal()
         out = self.fields
         advance = ~out.valid | out.ready
+        m.d.comb += [code_ram.read_addr.eq(self.pairs.payload.item.code),
+                     code_ram.read_en.eq(advance)]
 
-        entry_code = code_rp.data
+        entry_code = EncodeCode(code_ram.read_data)
         entry_sym = b2_sym
 
         with m.If(self.clear):
@@ -130,38 +136,82 @@ class TansEncoder(wiring.Component):
             x_state = Mux(out.valid & c_is_pair, next_rp.data, state[b2_j])
         else:
             x_state = state[b2_j]
+        # The coding step, arranged so that no carry chain waits for another: the state is in
+        # [0, L), so L + state is an OR; x < count << shift is (x >> shift) < count; and both
+        # outcomes of that compare (nbits = shift or shift - 1) are computed beside it, the
+        # compare only choosing between them.
         x = Signal(R + 1)
-        m.d.comb += x.eq(L + x_state)
-        threshold = Signal(R + 2)
-        m.d.comb += threshold.eq(entry_sym.count << entry_sym.shift)
-        nbits = Signal(5)
-        m.d.comb += nbits.eq(entry_sym.shift - (x < threshold))
-        ans = Signal(R + 1)
-        m.d.comb += ans.eq(x & ((1 << nbits) - 1))
+        b2_x = Signal(R + 1)
+        if S >= 4:
+            # the pair with the same state is 4 pairs ahead: it has left stage C (and updated
+            # the state) by the time this pair enters B2, so x is registered there
+            m.d.comb += x.eq(b2_x)
+        else:
+            m.d.comb += x.eq(L | x_state)
+        shift = entry_sym.shift
+        hi = Signal(R + 1)              # x >> shift
+        hi1 = Signal(R + 2)             # x >> (shift - 1) (used when shift >= 1)
+        m.d.comb += [hi.eq(x >> shift), hi1.eq((x << 1) >> shift)]
+        less = Signal()
+        m.d.comb += less.eq(hi < entry_sym.count)
+        mask0 = Signal(R + 1)           # low `shift` bits, and the low `shift - 1`
+        m.d.comb += mask0.eq((1 << shift) - 1)
+        index0, index1 = Signal(13), Signal(13)
+        m.d.comb += [index0.eq(entry_sym.offset + hi), index1.eq(entry_sym.offset + hi1)]
         index = Signal(13)
-        m.d.comb += index.eq(entry_sym.offset + (x >> nbits))
+        m.d.comb += index.eq(Mux(less, index1, index0))
+        raw_up = Signal(32 + 16)        # the pair's raw bits above `shift` state bits
+        m.d.comb += raw_up.eq(b2_raw << shift)
+        width0, width1 = Signal(6), Signal(6)   # the field's width for each outcome
+        m.d.comb += [width0.eq(shift + b2_width), width1.eq(width0 - 1)]
+        field0, field1 = Signal(32), Signal(32)
+        m.d.comb += [field0.eq(raw_up | (x & mask0)),
+                     field1.eq((raw_up >> 1) | (x & (mask0 >> 1)))]
+
+        # With 4 states the coded pair is registered once more (B3) before C reads its next
+        # state: the pair with the same state is still 4 pairs ahead, out of C by the time
+        # this one enters B2. (With fewer states B2 feeds C directly.)
+        deep = S >= 4
+        vb3 = Signal()
+        b3_index, b3_value, b3_width = Signal(13), Signal(32), Signal(6)
+        b3_j = Signal(range(S))
+        coded_value, coded_width = Mux(less, field1, field0), Mux(less, width1, width0)
+        if deep:
+            c_from, c_index, c_value, c_width, c_src_j = vb3, b3_index, b3_value, b3_width, b3_j
+        else:
+            c_from, c_index, c_value, c_width, c_src_j = vb2, index, coded_value, coded_width, \
+                b2_j
 
         def stages_b_c():
-            """Advance B2 -> C (code the pair), B -> B2 (register its symbol's entry) and A -> B
-            (map the code to its symbol)."""
-            m.d.sync += [out.valid.eq(0), va.eq(0), vb.eq(0), vb2.eq(0), c_is_pair.eq(0)]
-            with m.If(vb2):
-                m.d.comb += [next_rp.addr.eq(index), next_rp.en.eq(1)]
+            """Advance B3 (or B2) -> C (the pair's field out, its next state read), B2 -> B3 (code
+            the pair), B -> B2 (register its symbol's entry), A2 -> B (map the code to its
+            symbol) and A -> A2."""
+            m.d.sync += [out.valid.eq(0), va.eq(0), va2.eq(0), vb.eq(0), vb2.eq(0), vb3.eq(0),
+                         c_is_pair.eq(0)]
+            with m.If(c_from):
+                m.d.comb += [next_rp.addr.eq(c_index), next_rp.en.eq(1)]
                 m.d.sync += [
-                    out.valid.eq(1), c_is_pair.eq(1), c_j.eq(b2_j),
-                    out.payload.item.value.eq(ans | (b2_raw << nbits)),
-                    out.payload.item.width.eq(nbits + b2_width),
+                    out.valid.eq(1), c_is_pair.eq(1), c_j.eq(c_src_j),
+                    out.payload.item.value.eq(c_value),
+                    out.payload.item.width.eq(c_width),
                     out.payload.last.eq(0), out.payload.meta.eq(meta),
                 ]
+            if deep:
+                with m.If(vb2):
+                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_value.eq(coded_value),
+                                 b3_width.eq(coded_width), b3_j.eq(b2_j)]
             with m.If(vb):
                 m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
+                             b2_x.eq(L | state[b_j]),
                              b2_sym.eq(sym_rp.data)]
             with m.If(va):
+                m.d.sync += [va2.eq(1), a2_code.eq(a_code), a2_extra.eq(a_extra), a2_j.eq(a_j)]
+            with m.If(va2):
                 m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
                 m.d.sync += [
-                    vb.eq(1), b_j.eq(a_j), b_width.eq(entry_code.width),
+                    vb.eq(1), b_j.eq(a2_j), b_width.eq(entry_code.width),
                     b_raw.eq(Mux(entry_code.escape,
-                                 a_code | (a_extra << self.config.code_bits), a_extra)),
+                                 a2_code | (a2_extra << self.config.code_bits), a2_extra)),
                 ]
                 with m.If(~entry_code.valid):
                     m.d.sync += self.uncodable.eq(1)
@@ -174,7 +224,6 @@ class TansEncoder(wiring.Component):
                     p = self.pairs.payload
                     with m.If(self.pairs.valid):   # A: a pair comes in
                         j = Mux(in_chunk, j_next, (p.count - 1) & (S - 1))
-                        m.d.comb += [code_rp.addr.eq(p.item.code), code_rp.en.eq(1)]
                         m.d.sync += [
                             va.eq(1), a_code.eq(p.item.code), a_extra.eq(p.item.extra),
                             a_j.eq(j), j_next.eq(j - 1), in_chunk.eq(~p.last), meta.eq(p.meta),
@@ -184,7 +233,7 @@ class TansEncoder(wiring.Component):
             with m.State("DRAIN"):  # the chunk's first pair (coded last) goes through
                 with m.If(advance):
                     stages_b_c()
-                    with m.If(~va & ~vb & ~vb2 & ~(out.valid & c_is_pair)):
+                    with m.If(~va & ~va2 & ~vb & ~vb2 & ~vb3 & ~(out.valid & c_is_pair)):
                         m.d.sync += j_next.eq(S - 1)
                         m.next = "STATES"
             with m.State("STATES"):  # final states, S-1 first
@@ -200,5 +249,5 @@ class TansEncoder(wiring.Component):
                         m.d.sync += [reg.eq(0) for reg in state_regs]
                         m.next = "RUN"
 
-        m.d.comb += self.busy.eq(va | vb | vb2 | out.valid | in_chunk | ~fsm.ongoing("RUN"))
+        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | in_chunk | ~fsm.ongoing("RUN"))
         return m

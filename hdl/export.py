@@ -40,14 +40,16 @@ PORT_DESCRIPTIONS = {
     "s_axis_tvalid": "input stream valid",
     "s_axis_tready": "input stream ready; a transfer is `tvalid & tready`",
     "s_axis_tlast": "input stream: marks the tensor's final {in_one}",
-    "s_axis_tkeep": "input stream byte enables: whole words, contiguous from byte 0; only the "
-                    "tensor's final beat may keep fewer than all",
+    "s_axis_tkeep": "input stream byte enables: whole words (decompressor) or values "
+                    "(compressor), contiguous from byte 0; only the tensor's final beat may "
+                    "keep fewer than all",
     "m_axis_tdata": "output stream: {out}",
     "m_axis_tvalid": "output stream valid",
     "m_axis_tready": "output stream ready (backpressure; may be held low at any time)",
     "m_axis_tlast": "output stream: marks the tensor's final {out_one}",
-    "m_axis_tkeep": "output stream byte enables: the beat's values fill `m_axis_tdata` from "
-                    "bit 0 up, and `tkeep` marks their bytes (contiguous from byte 0)",
+    "m_axis_tkeep": "output stream byte enables: the beat's values (decompressor) or words "
+                    "(compressor) fill `m_axis_tdata` from bit 0 up, and `tkeep` marks their "
+                    "bytes (contiguous from byte 0)",
     "s_table_addr": "table write address (address map below)",
     "s_table_data": "table write data word",
     "s_table_valid": "table write valid",
