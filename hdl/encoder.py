@@ -249,5 +249,6 @@ class TansEncoder(wiring.Component):
                         m.d.sync += [reg.eq(0) for reg in state_regs]
                         m.next = "RUN"
 
-        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | in_chunk | ~fsm.ongoing("RUN"))
+        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | in_chunk |
+                                 ~fsm.ongoing("RUN"))
         return m

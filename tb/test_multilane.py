@@ -73,7 +73,10 @@ def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
     tensors.append(Tensor.compress(np.full(3000, 0x3F80, np.uint16), BF16_BOOKS,
                                    chunk_pairs=7))                     # one symbol, tiny chunks
     assert sum(len(t.values) for t in tensors) > 2 * len(ALL_BF16)
-    check(harness(lanes, in_width).run(stalled(tensors, "all-random", 3 + lanes), "all-random"))
+    # with 35 % stalls on every stream only: test_rate_without_stalls streams without
+    # (the multi-lane models simulate slowly; CI time)
+    batches = stalled(tensors, "all-random", 3 + lanes)[1:]
+    check(harness(lanes, in_width).run(batches, "all-random"))
 
 
 @pytest.mark.parametrize("lanes, in_width", LANES)

@@ -51,7 +51,10 @@ def test_all_bf16_patterns_and_random_tensors(lanes, out_width):
         tensors.append(compress(x, max_table_log=int(rng.integers(8, 11))))
     tensors.append(compress(np.full(3000, 0x3F80, np.uint16)))            # one symbol
     tensors.append(compress(bf16(rng, 1, 0.1)))                           # one value
-    check(harness(lanes, out_width).run(stalled(tensors, "all-random", 5 + lanes), "all-random"))
+    # with 35 % stalls on every stream only: test_rate_without_stalls streams without
+    # (the multi-lane models simulate slowly; CI time)
+    batches = stalled(tensors, "all-random", 5 + lanes)[1:]
+    check(harness(lanes, out_width).run(batches, "all-random"))
 
 
 @pytest.mark.parametrize("lanes, out_width", LANES)
