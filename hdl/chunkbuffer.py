@@ -1,6 +1,6 @@
-"""Chunk buffer: stores a chunk of items and gives it back reversed (or in order), ping-pong."""
+"""Chunk buffer: stores a chunk of items and gives it back reversed (or in order)."""
 
-from amaranth.hdl import Array, Cat, Module, Shape, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,14 +10,22 @@ __all__ = ["ChunkBuffer"]
 
 
 class ChunkBuffer(wiring.Component):
-    """Two chunk slots in one block RAM: one fills while the other drains.
+    """Two chunks in one block RAM: one fills while the other drains.
+
+    Reversed (``reverse=True``), the two chunks share one region of ``depth`` (rounded up to a
+    power of two) items: they are written from its two ends, alternately upwards from the
+    bottom and downwards from the top, and each is read back towards the end it started at, so
+    the addresses a draining chunk frees are the ones the next chunk needs. A write waits while
+    its address is still unread. In order, each chunk has a region of its own (twice the RAM).
 
     A chunk ends with an item whose ``last`` is set (or after ``depth`` items). The chunk leaves
     :attr:`o` with its items in reverse order (``reverse=True``: what tANS needs, which encodes
     last-in-first-out) or in order, ``last`` on its final item, and on every item the chunk's
     ``meta`` (taken from its last input item) and ``count``.
 
-    Throughput: one item per clock in and out, plus one cycle per chunk. Latency: a chunk starts
+    Throughput: one item per clock in and out, plus one cycle per chunk; reversed, a chunk of
+    nearly ``depth`` items starts to fill only as fast as the one before it drains (at the
+    RAM's size, a few items ahead). Latency: a chunk starts
     to leave two cycles after its last item arrives, plus two cycles of block-RAM read through
     :class:`~hdl.tableram.TableRAM` (on ECP5 the DP16KD output register: no path starts at the
     block RAM's slow clock-to-out). :attr:`i` ``.ready`` depends on registers only.
@@ -56,7 +64,14 @@ class ChunkBuffer(wiring.Component):
         m = Module()
         depth = self._depth
         abits = max(1, (depth - 1).bit_length())
-        m.submodules.ram = ram = TableRAM(2 << abits, Shape.cast(self._shape).width)
+        size = 1 << abits
+        m.submodules.ram = ram = TableRAM(size if self._reverse else 2 * size,
+                                          Shape.cast(self._shape).width)
+
+        def address(index, slot):
+            if self._reverse:           # slot 0 from the bottom up, slot 1 from the top down
+                return index[:abits] ^ slot.replicate(abits)
+            return Cat(index[:abits], slot)
 
         full = Array(Signal(name=f"full{k}") for k in range(2))
         count = Array(Signal(range(depth + 1), name=f"count{k}") for k in range(2))
@@ -66,10 +81,21 @@ class ChunkBuffer(wiring.Component):
         r_idx = Signal(range(depth))
         writing = Signal()
 
-        # write side
+        r_open = Signal()               # r_left / r_idx hold the current chunk's position
+        r_left = Signal(range(depth))   # items after the next one
+
+        # write side. Reversed, item w_addr of the filling chunk and item r_left (the highest
+        # unread) of the draining one sit at the same address when w_addr + r_left = size - 1:
+        # a write needs w_addr + r_left < size - 1. ``room`` is that from the registers a cycle
+        # before, for w_addr + 1 (a write in between); at a chunk's end, for the next chunk's
+        # first item against this chunk's last.
+        room = Signal(init=1)
+        if self._reverse:
+            highest = Mux(r_open & (r_slot != w_slot), r_left, count[~w_slot] - 1)
+            m.d.sync += room.eq(~full[~w_slot] | (w_addr + 1 + highest < size - 1))
         m.d.comb += [
-            self.i.ready.eq(~full[w_slot]),
-            ram.write_addr.eq(Cat(w_addr, w_slot)),
+            self.i.ready.eq(~full[w_slot] & room),
+            ram.write_addr.eq(address(w_addr, w_slot)),
             ram.write_data.eq(self.i.payload.item),
         ]
         with m.If(self.i.valid & self.i.ready):
@@ -80,6 +106,8 @@ class ChunkBuffer(wiring.Component):
                     count[w_slot].eq(w_addr + 1), meta[w_slot].eq(self.i.payload.meta),
                     full[w_slot].eq(1), w_slot.eq(~w_slot), w_addr.eq(0), writing.eq(0),
                 ]
+                if self._reverse:
+                    m.d.sync += room.eq(w_addr < size - 2)
 
         # read side: the block RAM's two registers (address, output) are the pipeline; both
         # stages move on when the output is free or taken, and hold otherwise. A chunk opens a
@@ -87,15 +115,12 @@ class ChunkBuffer(wiring.Component):
         # behind the slot's count (a chunk costs one cycle more).
         n = count[r_slot]
         advance = ~self.o.valid | self.o.ready
-        r_open = Signal()               # r_left / r_idx hold the current chunk's position
-        r_left = Signal(range(depth))   # items after the next one
         s1_valid = Signal()             # an item's address is in the RAM
         s1_last = Signal()
         s1_meta = Signal(self._meta)
         s1_count = Signal(range(depth + 1))
         m.d.comb += [self.o.payload.item.eq(ram.read_data), ram.read_en.eq(advance),
-                     ram.read_addr.eq(Cat((r_left if self._reverse else r_idx)[:abits],
-                                          r_slot))]
+                     ram.read_addr.eq(address(r_left if self._reverse else r_idx, r_slot))]
         with m.If(full[r_slot] & ~r_open):
             m.d.sync += [r_left.eq(n - 1), r_idx.eq(0), r_open.eq(1)]
         with m.If(advance):
