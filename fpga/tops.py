@@ -4,8 +4,8 @@
 ``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
 :class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
 the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
-:class:`hdl.multilane_compressor.MultiLaneCompressor` (chunks of 1016 pairs, beats of 4 words
-out).
+:class:`hdl.multilane_compressor.MultiLaneCompressor` (chunks of 1016 pairs, 1010 for 10 lanes,
+beats of 4 words out).
 """
 
 import inspect

@@ -204,8 +204,8 @@ def default_chunk_pairs(lanes):
     multi-lane top's default (a lane's chunk slots filled in block RAM)."""
     if lanes == 1:
         return 4096
-    from .multilane_compressor import MultiLaneCompressor
-    return inspect.signature(MultiLaneCompressor).parameters["chunk_pairs"].default
+    from .multilane_compressor import chunk_pairs_for
+    return chunk_pairs_for(lanes)
 
 
 def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None,
@@ -504,7 +504,7 @@ def main(argv=None):
     p.add_argument("--in-width", type=int, default=4, choices=(1, 2, 4),
                    help="multi-lane decompressor: 32-bit words per input beat")
     p.add_argument("--chunk-pairs", type=int, default=None,
-                   help="compressor: pairs per chunk (default 4096; several lanes: 1016)")
+                   help="compressor: pairs per chunk (default 4096; several lanes: 1016, 1010 for 10)")
     p.add_argument("--out", default="build/verilog")
     args = p.parse_args(argv)
     try:

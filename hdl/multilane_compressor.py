@@ -12,10 +12,19 @@ from .decompressor import _check_format, value_bits
 from .multilane import LANES_MAX, InBeat, Values
 from .ports import ErrorCode, Status, TableWrite
 
-__all__ = ["MultiLaneCompressor", "OUT_WIDTHS"]
+__all__ = ["MultiLaneCompressor", "OUT_WIDTHS", "CHUNK_PAIRS_MAX", "chunk_pairs_for"]
 
 #: Output beat widths, in 32-bit words.
 OUT_WIDTHS = (1, 2, 4)
+#: The default chunk at most: with its final states (up to 4), 1020 of a lane's 1024-entry
+#: block-RAM chunk buffers; 8 x 127, so every power-of-two lane count up to 8 gets it whole.
+CHUNK_PAIRS_MAX = 1016
+
+
+def chunk_pairs_for(lanes):
+    """The default chunk of ``lanes`` lanes: the largest multiple of ``lanes`` up to
+    :data:`CHUNK_PAIRS_MAX` (1016 for 1, 2, 4 and 8 lanes, 1010 for 10)."""
+    return CHUNK_PAIRS_MAX - CHUNK_PAIRS_MAX % lanes
 
 
 def _LaneBeat(width):
@@ -203,10 +212,9 @@ class MultiLaneCompressor(wiring.Component):
         beat.
     table_log_max, states : int
         As :class:`~hdl.compressor.Compressor`.
-    chunk_pairs : int
-        Pairs per chunk, a multiple of ``lanes``. The default, 1016 (8 x 127), and the chunk's
-        final states (up to 4) fill a lane's 1024-entry chunk slots: a lane of bf16 then takes
-        about 23 block RAMs on ECP5, 8 lanes fit an LFE5U-85F.
+    chunk_pairs : int or None
+        Pairs per chunk, a multiple of ``lanes``; None: :func:`chunk_pairs_for` (1016 for 8
+        lanes), which with the chunk's final states fills a lane's 1024-entry chunk buffers.
     out_width : int
         Words per output beat, one of :data:`OUT_WIDTHS`.
     in_beats, out_beats : int or None
@@ -221,7 +229,7 @@ class MultiLaneCompressor(wiring.Component):
     status : Out(Status)
     """
 
-    def __init__(self, fmt="bf16", *, lanes=4, table_log_max=10, states=4, chunk_pairs=1016,
+    def __init__(self, fmt="bf16", *, lanes=4, table_log_max=10, states=4, chunk_pairs=None,
                  out_width=4, in_beats=None, out_beats=None):
         _check_format(fmt)
         if not isinstance(lanes, int) or not 1 <= lanes <= LANES_MAX:
@@ -229,6 +237,8 @@ class MultiLaneCompressor(wiring.Component):
         if out_width not in OUT_WIDTHS:
             raise ValueError(f"out_width must be one of {', '.join(map(str, OUT_WIDTHS))}, "
                              f"not {out_width!r}")
+        if chunk_pairs is None and isinstance(lanes, int) and lanes >= 1:
+            chunk_pairs = chunk_pairs_for(lanes)
         if not isinstance(chunk_pairs, int) or not 1 <= chunk_pairs <= 1 << 16 or \
                 chunk_pairs % lanes:
             raise ValueError(f"chunk_pairs must be a multiple of lanes ({lanes}) in "

@@ -24,14 +24,12 @@ DECOMPRESSOR_CHUNK = 4000
 
 
 def measure(top, lanes, n, rng):
-    import inspect
-
-    from hdl.multilane_compressor import MultiLaneCompressor
+    from hdl.multilane_compressor import chunk_pairs_for
     if top == "decompressor":
         chunk = DECOMPRESSOR_CHUNK
         harness = Harness("bf16", table_log_max=10, lanes=lanes, in_width=4)
     else:
-        chunk = inspect.signature(MultiLaneCompressor).parameters["chunk_pairs"].default
+        chunk = chunk_pairs_for(lanes)
         harness = Harness("bf16", table_log_max=10, chunk_pairs=chunk, lanes=lanes)
     harness.build()
     start = time.monotonic()

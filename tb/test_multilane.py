@@ -51,6 +51,17 @@ def stalled(tensors, name, seed):
 _harnesses = {}
 
 
+def group(top, lanes, width=4):
+    """The xdist group of the tests on one harness: one worker builds it and runs them all
+    (another would wait for its lock)."""
+    return pytest.mark.xdist_group(f"{top}-{lanes}x{width}")
+
+
+def configs(top, lanes_widths):
+    return [pytest.param(lanes, width, marks=group(top, lanes, width))
+            for lanes, width in lanes_widths]
+
+
 def harness(lanes, in_width=4):
     if (lanes, in_width) not in _harnesses:
         _harnesses[lanes, in_width] = Harness("bf16", table_log_max=10, lanes=lanes,
@@ -58,7 +69,7 @@ def harness(lanes, in_width=4):
     return _harnesses[lanes, in_width]
 
 
-@pytest.mark.parametrize("lanes, in_width", LANES)
+@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES))
 def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
     """All 65,536 bf16 patterns under both code books (chunks that fit the lane buffers and
     chunks that do not), and random tensors with random chunk sizes, back to back."""
@@ -79,7 +90,7 @@ def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
     check(harness(lanes, in_width).run(batches, "all-random"))
 
 
-@pytest.mark.parametrize("lanes, in_width", LANES)
+@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES))
 def test_rate_without_stalls(lanes, in_width):
     """bf16 weights (sigma 0.02), 128 chunks of 4000 pairs (4 states): values per clock while
     busy (lane start-up and drain included), against the bounds (one value per lane per clock;
@@ -107,7 +118,8 @@ def test_rate_without_stalls(lanes, in_width):
                                **({f"decompressor-{lanes}": entry} if lanes > 1 else {})})
 
 
-@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("lanes", [pytest.param(n, marks=group("multilane", n))
+                                   for n in (2, 4)])
 def test_bad_payloads_flag_error_never_hang_and_recover(lanes):
     rng = np.random.default_rng(9)
     x = bf16(rng, 6000, 0.05)

@@ -7,20 +7,20 @@ beats (tb.vectors.compressor_beat_commands), with and without random stalls on e
 The rate without stalls is printed and written to ``build/throughput.json``.
 """
 
-import inspect
-
 import numpy as np
 import pytest
 
-from hdl.multilane_compressor import MultiLaneCompressor
+from hdl.multilane_compressor import chunk_pairs_for
 
-from .test_multilane import ALL_BF16, BF16_BOOKS, bf16, check, stalled
+from .test_multilane import ALL_BF16, BF16_BOOKS, bf16, check, configs, group, stalled
 from .vectors import Tensor, compressor_beat_commands, word_beats
 from .verilator import Harness, record
 
 LANES = [(1, 4), (2, 4), (4, 4), (8, 4)]    # (lanes, words per output beat; 1 and 2: tests/)
-#: Pairs per chunk: the top's default (a multiple of every lane count), as fpga.build builds it.
-CHUNK = inspect.signature(MultiLaneCompressor).parameters["chunk_pairs"].default
+#: Pairs per chunk: the top's default (the same for every lane count here), as fpga.build
+#: builds it.
+CHUNK = chunk_pairs_for(8)
+assert all(chunk_pairs_for(lanes) == CHUNK for lanes, _ in LANES)
 #: Chunks of the rate test's tensor (a multiple of every lane count).
 RATE_CHUNKS = 128
 
@@ -38,7 +38,7 @@ def compress(values, **options):
     return Tensor.compress(values, BF16_BOOKS, chunk_pairs=CHUNK, **options)
 
 
-@pytest.mark.parametrize("lanes, out_width", LANES)
+@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES))
 def test_all_bf16_patterns_and_random_tensors(lanes, out_width):
     """All 65,536 bf16 patterns under both code books, and random tensors (1 to 20,000 values,
     table logs 8 to 10) back to back: every beat equals the golden payload's."""
@@ -57,7 +57,7 @@ def test_all_bf16_patterns_and_random_tensors(lanes, out_width):
     check(harness(lanes, out_width).run(batches, "all-random"))
 
 
-@pytest.mark.parametrize("lanes, out_width", LANES)
+@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES))
 def test_rate_without_stalls(lanes, out_width):
     """bf16 weights (sigma 0.02), 128 chunks of 1016 pairs: values taken per clock from the
     first input beat to the last (what a producer sees), and per busy clock (the lanes' start
@@ -84,6 +84,7 @@ def test_rate_without_stalls(lanes, out_width):
                                **({f"compressor-{lanes}": entry} if lanes > 1 else {})})
 
 
+@group("mlcompressor", 4)
 def test_short_beat_flags_error_never_hangs_and_recovers():
     """A beat of fewer values than lanes mid-tensor ends the tensor there (BEAT, its payload
     ends with `last`), the beats after it make a tensor of their own, no stream hangs, and the
