@@ -166,17 +166,29 @@ def _critical_path_text(log):
     return "\n".join(out) + "\n"
 
 
-def _yosys_cells(stat_path):
-    """Cell counts of the component (``top.dut`` subtree) and of the rest, from ``stat -json``."""
+def _yosys_cells(stat_path, subtree="top.dut"):
+    """Cell counts of the component (the ``subtree`` module and the modules under it) and of
+    the rest, from ``stat -json``."""
     stat = json.loads(Path(stat_path).read_text())
     dut, rest = {}, {}
     for name, info in stat["modules"].items():
-        target = dut if name.lstrip("\\").startswith("top.dut") else rest
+        name = name.lstrip("\\")
+        target = dut if name == subtree or name.startswith(subtree + ".") else rest
         for cell, n in info.get("num_cells_by_type", {}).items():
             if cell.startswith("$scopeinfo") or cell.startswith("top."):
                 continue
             target[cell] = target.get(cell, 0) + n
     return dut, rest
+
+
+def _keep_hierarchy(component):
+    """Modules synthesised apart: the component, and a multi-lane top's lanes (each lane's
+    cells are then counted on their own; and Yosys 0.69/0.70's ABC9 step crashed on the
+    8-lane decompressor synthesised as one module, "GetSize(conn.first) ==
+    GetSize(conn.second)" in its reintegration)."""
+    lanes = getattr(component, "lanes", 1)
+    return " ".join(["top.dut"] + ([f"top.dut.lane{k}" for k in range(lanes)]
+                                   if lanes > 1 else []))
 
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
@@ -214,7 +226,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
             KeepAlive(component), name="top", build_dir=str(outdir), do_program=False,
             do_build=do_build,
             # the component keeps its own module so that its cells are counted apart
-            script_after_read="setattr -mod -set keep_hierarchy 1 top.dut",
+            script_after_read=f"setattr -mod -set keep_hierarchy 1 {_keep_hierarchy(component)}",
             script_after_synth="tee -q -o stat.json stat -json",
             nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail"
                          + (f" --router {router}" if router else ""),
@@ -241,6 +253,8 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
     used = {key: (util[name]["used"] if name in util else None)
             for key, name in UTIL[family].items() if name}
     component_cells, wrapper_cells = _yosys_cells(outdir / "stat.json")
+    lane_cells = (_yosys_cells(outdir / "stat.json", "top.dut.lane0")[0]
+                  if lanes > 1 else None)
     if family == "ice40":   # a logic cell holds a LUT and an FF: count both from Yosys
         for key, prefix in (("lut4", "SB_LUT4"), ("ff", "SB_DFF")):
             used[key] = sum(n for cells in (component_cells, wrapper_cells)
@@ -265,7 +279,8 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
         "lut4": used.get("lut4"), "ff": used.get("ff"), "bram": used.get("bram"),
         "logic_cells": used.get("logic_cells"),
         "utilization": {k: v for k, v in util.items() if v.get("used")},
-        "yosys_cells": {"component": component_cells, "wrapper_and_io": wrapper_cells},
+        "yosys_cells": {"component": component_cells, "wrapper_and_io": wrapper_cells,
+                        **({"lane0": lane_cells} if lane_cells else {})},
         "critical_path": _critical_path(pnr),
         "build_seconds": seconds,
     }

@@ -713,29 +713,30 @@ class MultiLaneDecompressor(wiring.Component):
         m.d.sync += table_ok.eq(all_idle & at_start & ~w_valid & (entry_we == 0) & ~ticket_we &
                                 ~pre_valid & ~q_valid & ~in_fifo.r_rdy)
 
-        # --- collector, two stages. Stage 1 follows the tickets through two registers (``cur``,
-        # the chunk being read, and ``nxt``, the next one, refilled from the ticket FIFO while
-        # empty: the FIFO's read enable comes from a register) and takes the beats of ``cur``'s
-        # lane into register ``b``; a chunk's end beat moves ``nxt`` into ``cur`` in the same
-        # clock, so the next chunk's beats follow without a gap. Stage 2 sends ``b`` on and
-        # keeps the status. The lane beat mux thus reaches only registers.
-        cur = Signal(ticket_layout)
-        cur_valid = Signal()
-        nxt = Signal(ticket_layout)
-        nxt_valid = Signal()
-        fresh = Signal()                # cur is a tensor's first chunk, the status not cleared
-        m.d.comb += tickets.r_en.eq(~nxt_valid)
-        with m.If(tickets.r_rdy & ~nxt_valid):
-            m.d.sync += [nxt.eq(tickets.r_data), nxt_valid.eq(1)]
+        # --- collector, two stages. Stage 1 follows the tickets through two registers
+        # (``cur_ticket``, the chunk being read, and ``next_ticket``, refilled from the ticket
+        # FIFO while empty: the FIFO's read enable comes from a register) and takes the beats of
+        # the current chunk's lane into register ``held``; a chunk's end beat moves the next
+        # ticket in during the same clock, so the next chunk's beats follow without a gap.
+        # Stage 2 sends ``held`` on and keeps the status. The lane beat mux reaches registers
+        # only.
+        cur_ticket = Signal(ticket_layout)
+        cur_ticket_valid = Signal()
+        next_ticket = Signal(ticket_layout)
+        next_valid = Signal()
+        first_pending = Signal()        # a tensor's first chunk, the status not yet cleared
+        m.d.comb += tickets.r_en.eq(~next_valid)
+        with m.If(tickets.r_rdy & ~next_valid):
+            m.d.sync += [next_ticket.eq(tickets.r_data), next_valid.eq(1)]
 
-        lane_valid = Array(lane.beats.valid for lane in lanes)[cur.lane]
+        lane_valid = Array(lane.beats.valid for lane in lanes)[cur_ticket.lane]
         lane_beat = _Beat(self._bits, N)(
-            Array(lane.beats.payload.as_value() for lane in lanes)[cur.lane])
+            Array(lane.beats.payload.as_value() for lane in lanes)[cur_ticket.lane])
         code = Signal(ErrorCode)
         drop = Signal()                 # an error was found: the rest of the tensor is dropped
         # The collector's beats go through a register and a small FIFO to :attr:`values`, whose
         # room is a register: the output's ready reaches no lane. (Beats in flight when the
-        # room is read: ``b``, the output register and the one taken in that clock.)
+        # room is read: ``held``, the output register and the one taken in that clock.)
         values_layout = Values(self._bits, N)
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
             width=values_layout.size, depth=8)
@@ -751,37 +752,39 @@ class MultiLaneDecompressor(wiring.Component):
             out_fifo.r_en.eq(self.values.ready),
         ]
 
-        b = Signal(_Beat(self._bits, N))
-        b_valid = Signal()
-        b_last = Signal()               # cur's ticket: the tensor's last chunk
-        b_error = Signal(ErrorCode)     # cur's ticket: what the dispatcher found
-        m.d.sync += b_valid.eq(0)
+        held = Signal(_Beat(self._bits, N))
+        held_valid = Signal()
+        held_last = Signal()            # its ticket's: the tensor's last chunk
+        held_error = Signal(ErrorCode)  # its ticket's: what the dispatcher found
+        m.d.sync += held_valid.eq(0)
 
-        # A lane's ready comes from registers alone (``cur``, the room): it may be high while
-        # the lane has no beat, which then moves nothing.
+        # A lane's ready comes from registers alone (the current ticket, the room): it may be
+        # high while the lane has no beat, which then moves nothing.
         reading = Signal()
-        m.d.comb += reading.eq(cur_valid & cur.has_lane & ~fresh & out_free)
+        m.d.comb += reading.eq(cur_ticket_valid & cur_ticket.has_lane & ~first_pending & out_free)
         for k, lane in enumerate(lanes):
-            m.d.comb += lane.beats.ready.eq(reading & (cur.lane == k))
-        done = Signal()                 # cur is finished in this clock
-        with m.If(cur_valid & ~fresh):
-            with m.If(~cur.has_lane):
+            m.d.comb += lane.beats.ready.eq(reading & (cur_ticket.lane == k))
+        chunk_done = Signal()           # the current chunk is finished in this clock
+        with m.If(cur_ticket_valid & ~first_pending):
+            with m.If(~cur_ticket.has_lane):
                 # a ticket without chunk goes on as an empty end beat carrying its error
-                m.d.comb += done.eq(1)
-                m.d.sync += [b_valid.eq(1), b.count.eq(0), b.final.eq(0), b.end.eq(1),
-                             b.error.eq(ErrorCode.NONE), b_last.eq(0), b_error.eq(cur.error)]
+                m.d.comb += chunk_done.eq(1)
+                m.d.sync += [held_valid.eq(1), held.count.eq(0), held.final.eq(0),
+                             held.end.eq(1), held.error.eq(ErrorCode.NONE), held_last.eq(0),
+                             held_error.eq(cur_ticket.error)]
             with m.Elif(reading & lane_valid):
-                m.d.comb += done.eq(lane_beat.end)
-                m.d.sync += [b_valid.eq(1), b.eq(lane_beat), b_last.eq(cur.last),
-                             b_error.eq(cur.error)]
-        with m.If(~cur_valid | done):
-            m.d.sync += [cur.eq(nxt), cur_valid.eq(nxt_valid), fresh.eq(nxt_valid & nxt.first)]
-            with m.If(nxt_valid):
-                m.d.sync += nxt_valid.eq(0)
+                m.d.comb += chunk_done.eq(lane_beat.end)
+                m.d.sync += [held_valid.eq(1), held.eq(lane_beat), held_last.eq(cur_ticket.last),
+                             held_error.eq(cur_ticket.error)]
+        with m.If(~cur_ticket_valid | chunk_done):
+            m.d.sync += [cur_ticket.eq(next_ticket), cur_ticket_valid.eq(next_valid),
+                         first_pending.eq(next_valid & next_ticket.first)]
+            with m.If(next_valid):
+                m.d.sync += next_valid.eq(0)
         # a tensor's first chunk clears the status once the previous tensor's last beat has
         # passed stage 2
-        with m.If(cur_valid & fresh & ~b_valid):
-            m.d.sync += [fresh.eq(0), code.eq(ErrorCode.NONE), drop.eq(0)]
+        with m.If(cur_ticket_valid & first_pending & ~held_valid):
+            m.d.sync += [first_pending.eq(0), code.eq(ErrorCode.NONE), drop.eq(0)]
 
         def fail(error):
             with m.If(error != ErrorCode.NONE):
@@ -789,18 +792,18 @@ class MultiLaneDecompressor(wiring.Component):
                 with m.If(code == ErrorCode.NONE):
                     m.d.sync += code.eq(error)
 
-        with m.If(b_valid):
-            with m.If((b.count != 0) & ~drop):
+        with m.If(held_valid):
+            with m.If((held.count != 0) & ~drop):
                 m.d.sync += [
                     out_valid.eq(1),
-                    out_beat.value.eq(b.value),
-                    out_beat.count.eq(b.count),
-                    out_beat.last.eq(b.final & b_last),
+                    out_beat.value.eq(held.value),
+                    out_beat.count.eq(held.count),
+                    out_beat.last.eq(held.final & held_last),
                 ]
-            with m.If(b.end):
-                fail(b.error)
-                with m.If(b.error == ErrorCode.NONE):
-                    fail(b_error)           # (what the dispatcher found after the chunk)
+            with m.If(held.end):
+                fail(held.error)
+                with m.If(held.error == ErrorCode.NONE):
+                    fail(held_error)           # (what the dispatcher found after the chunk)
 
         lanes_busy = Cat(lane.busy for lane in lanes).any()
         m.d.comb += [
@@ -808,7 +811,7 @@ class MultiLaneDecompressor(wiring.Component):
             self.status.error.eq(code != ErrorCode.NONE),
             self.status.busy.eq(~at_start | pre_valid | q_valid | in_fifo.r_rdy | w_valid |
                                 (entry_we != 0) | ticket_we | (tickets.level != 0) |
-                                nxt_valid | cur_valid | b_valid |
+                                next_valid | cur_ticket_valid | held_valid |
                                 lanes_busy | out_valid | out_fifo.r_rdy),
         ]
         return m
