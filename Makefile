@@ -15,7 +15,7 @@ TOP     ?= decompressor
 BOARD   ?= ulx3s-85f
 JOBS    ?= 2
 
-.PHONY: all venv data sim test test-fast bench bench-rtl verilog bitstream fpga-sweep synth clean distclean
+.PHONY: all venv data sim test test-all test-fast bench bench-rtl verilog bitstream fpga-sweep synth clean distclean
 
 all: sim
 
@@ -36,6 +36,11 @@ sim: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.sim $(if $(MODEL),--model $(MODEL)) $(if $(TENSORS),--tensors '$(TENSORS)')
 
 test: $(STAMP)
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q --durations=15 -m "not slow"
+
+# everything, also the multi-lane regressions at 1 lane, the 8-lane rate tests and more bad input
+# at 2 lanes (marked slow: about 15 CPU-minutes more than `make test`)
+test-all: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q --durations=15
 
 test-fast: $(STAMP)

@@ -57,8 +57,11 @@ def group(top, lanes, width=4):
     return pytest.mark.xdist_group(f"{top}-{lanes}x{width}")
 
 
-def configs(top, lanes_widths):
-    return [pytest.param(lanes, width, marks=group(top, lanes, width))
+def configs(top, lanes_widths, slow=()):
+    """Parameters (lanes, width), each in its harness's group; lane counts in ``slow`` only
+    run in ``make test-all`` (CI time: ``make test`` covers 2, 4 and 8 lanes)."""
+    return [pytest.param(lanes, width, marks=[group(top, lanes, width)] +
+                         ([pytest.mark.slow] if lanes in slow else []))
             for lanes, width in lanes_widths]
 
 
@@ -69,7 +72,7 @@ def harness(lanes, in_width=4):
     return _harnesses[lanes, in_width]
 
 
-@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES))
+@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES, slow={1}))
 def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
     """All 65,536 bf16 patterns under both code books (chunks that fit the lane buffers and
     chunks that do not), and random tensors with random chunk sizes, back to back."""
@@ -90,7 +93,7 @@ def test_all_bf16_patterns_and_random_tensors(lanes, in_width):
     check(harness(lanes, in_width).run(batches, "all-random"))
 
 
-@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES))
+@pytest.mark.parametrize("lanes, in_width", configs("multilane", LANES, slow={1, 8}))
 def test_rate_without_stalls(lanes, in_width):
     """bf16 weights (sigma 0.02), 128 chunks of 4000 pairs (4 states): values per clock while
     busy (lane start-up and drain included), against the bounds (one value per lane per clock;
@@ -118,9 +121,8 @@ def test_rate_without_stalls(lanes, in_width):
                                **({f"decompressor-{lanes}": entry} if lanes > 1 else {})})
 
 
-@pytest.mark.parametrize("lanes", [pytest.param(n, marks=group("multilane", n))
-                                   for n in (2, 4)])
-def test_bad_payloads_flag_error_never_hang_and_recover(lanes):
+@pytest.mark.parametrize("lanes, in_width", configs("multilane", [(2, 4), (4, 4)], slow={2}))
+def test_bad_payloads_flag_error_never_hang_and_recover(lanes, in_width):
     rng = np.random.default_rng(9)
     x = bf16(rng, 6000, 0.05)
     good = Tensor.compress(x, BF16_BOOKS, max_table_log=10, chunk_pairs=700)
@@ -140,7 +142,7 @@ def test_bad_payloads_flag_error_never_hang_and_recover(lanes):
                         "name": name, "in_stall": 0.2, "out_stall": 0.2, "seed": 2})
         batches.append({"tensors": [good], "name": name + "/next", "in_stall": 0.2,
                         "out_stall": 0.2, "seed": 3})
-    results = harness(lanes).run(batches, "bad")
+    results = harness(lanes, in_width).run(batches, "bad")
     for bad_run, next_run in zip(results[::2], results[1::2]):
         assert not bad_run["hung"], bad_run
         assert bad_run["errors"] == 1, bad_run

@@ -38,7 +38,7 @@ def compress(values, **options):
     return Tensor.compress(values, BF16_BOOKS, chunk_pairs=CHUNK, **options)
 
 
-@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES))
+@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES, slow={1}))
 def test_all_bf16_patterns_and_random_tensors(lanes, out_width):
     """All 65,536 bf16 patterns under both code books, and random tensors (1 to 20,000 values,
     table logs 8 to 10) back to back: every beat equals the golden payload's."""
@@ -57,7 +57,7 @@ def test_all_bf16_patterns_and_random_tensors(lanes, out_width):
     check(harness(lanes, out_width).run(batches, "all-random"))
 
 
-@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES))
+@pytest.mark.parametrize("lanes, out_width", configs("mlcompressor", LANES, slow={1, 8}))
 def test_rate_without_stalls(lanes, out_width):
     """bf16 weights (sigma 0.02), 128 chunks of 1016 pairs: values taken per clock from the
     first input beat to the last (what a producer sees), and per busy clock (the lanes' start
