@@ -152,7 +152,7 @@ def test_resources_from_results_md_without_build_reports(tmp_path, monkeypatch):
     assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 2 \|", lines, re.M)      # 2 DP16KD
     assert re.search(r"^\| iCE40 \| iCEBreaker .*\| 10 \|", lines, re.M)   # 10 SB_RAM40_4K
     compressor = "\n".join(export._resources("compressor", 1, "bf16", 10, 4))
-    assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 71 \|", compressor, re.M)
+    assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 38 \|", compressor, re.M)
     assert "Not measured" in "\n".join(export._resources("compressor", 1, "bf16", 10, 2))
 
 
