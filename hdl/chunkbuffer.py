@@ -24,9 +24,9 @@ class ChunkBuffer(wiring.Component):
     ``meta`` (taken from its last input item) and ``count``.
 
     Throughput: one item per clock in and out, plus one cycle per chunk; reversed, a chunk of
-    nearly ``depth`` items starts to fill only as fast as the one before it drains (at the
-    RAM's size, a few items ahead). Latency: a chunk starts
-    to leave two cycles after its last item arrives, plus two cycles of block-RAM read through
+    nearly ``depth`` items fills only as fast as the one before it drains (a few items ahead of
+    it: about 4 cycles more per chunk of the region's full size). Latency: a chunk starts to
+    leave two cycles after its last item arrives, plus two cycles of block-RAM read through
     :class:`~hdl.tableram.TableRAM` (on ECP5 the DP16KD output register: no path starts at the
     block RAM's slow clock-to-out). :attr:`i` ``.ready`` depends on registers only.
 
