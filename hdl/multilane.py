@@ -758,12 +758,24 @@ class MultiLaneDecompressor(wiring.Component):
         held_error = Signal(ErrorCode)  # its ticket's: what the dispatcher found
         m.d.sync += held_valid.eq(0)
 
-        # A lane's ready comes from registers alone (the current ticket, the room): it may be
-        # high while the lane has no beat, which then moves nothing.
+        # The collector reads while ``reading`` (registers alone: the current ticket, the room);
+        # a lane's ready is a register of its own, ``reading & (cur_ticket.lane == k)`` computed
+        # a clock ahead from the next values of those registers, so that the path into a far
+        # lane's output FIFO (its block RAMs' enables) starts at a flip-flop the placer can put
+        # beside the lane. The ready may be high while the lane has no beat: nothing moves then.
         reading = Signal()
         m.d.comb += reading.eq(cur_ticket_valid & cur_ticket.has_lane & ~first_pending & out_free)
+        cur_next = Signal(ticket_layout)
+        cur_valid_next = Signal()
+        first_pending_next = Signal()
+        lane_ready = Signal(N)
+        m.d.sync += [cur_ticket.eq(cur_next), cur_ticket_valid.eq(cur_valid_next),
+                     first_pending.eq(first_pending_next)]
+        reading_next = (cur_valid_next & cur_next.has_lane & ~first_pending_next &
+                        (out_fifo.w_level <= 4))            # (out_free's next value)
         for k, lane in enumerate(lanes):
-            m.d.comb += lane.beats.ready.eq(reading & (cur_ticket.lane == k))
+            m.d.sync += lane_ready[k].eq(reading_next & (cur_next.lane == k))
+            m.d.comb += lane.beats.ready.eq(lane_ready[k])
         chunk_done = Signal()           # the current chunk is finished in this clock
         with m.If(cur_ticket_valid & ~first_pending):
             with m.If(~cur_ticket.has_lane):
@@ -776,15 +788,18 @@ class MultiLaneDecompressor(wiring.Component):
                 m.d.comb += chunk_done.eq(lane_beat.end)
                 m.d.sync += [held_valid.eq(1), held.eq(lane_beat), held_last.eq(cur_ticket.last),
                              held_error.eq(cur_ticket.error)]
+        m.d.comb += [cur_next.eq(cur_ticket), cur_valid_next.eq(cur_ticket_valid),
+                     first_pending_next.eq(first_pending)]
         with m.If(~cur_ticket_valid | chunk_done):
-            m.d.sync += [cur_ticket.eq(next_ticket), cur_ticket_valid.eq(next_valid),
-                         first_pending.eq(next_valid & next_ticket.first)]
+            m.d.comb += [cur_next.eq(next_ticket), cur_valid_next.eq(next_valid),
+                         first_pending_next.eq(next_valid & next_ticket.first)]
             with m.If(next_valid):
                 m.d.sync += next_valid.eq(0)
         # a tensor's first chunk clears the status once the previous tensor's last beat has
         # passed stage 2
         with m.If(cur_ticket_valid & first_pending & ~held_valid):
-            m.d.sync += [first_pending.eq(0), code.eq(ErrorCode.NONE), drop.eq(0)]
+            m.d.comb += first_pending_next.eq(0)
+            m.d.sync += [code.eq(ErrorCode.NONE), drop.eq(0)]
 
         def fail(error):
             with m.If(error != ErrorCode.NONE):
