@@ -25,7 +25,7 @@ class ChunkBuffer(wiring.Component):
 
     Throughput: one item per clock in and out, plus one cycle per chunk; reversed, a chunk of
     nearly ``depth`` items fills only as fast as the one before it drains (a few items ahead of
-    it: about 4 cycles more per chunk of the region's full size). Latency: a chunk starts to
+    it: about 5 cycles more per chunk of the region's full size). Latency: a chunk starts to
     leave two cycles after its last item arrives, plus two cycles of block-RAM read through
     :class:`~hdl.tableram.TableRAM` (on ECP5 the DP16KD output register: no path starts at the
     block RAM's slow clock-to-out). :attr:`i` ``.ready`` depends on registers only.
@@ -88,11 +88,21 @@ class ChunkBuffer(wiring.Component):
         # unread) of the draining one sit at the same address when w_addr + r_left = size - 1:
         # a write needs w_addr + r_left < size - 1. ``room`` is that from the registers a cycle
         # before, for w_addr + 1 (a write in between); at a chunk's end, for the next chunk's
-        # first item against this chunk's last.
+        # first item against this chunk's last. The other side of the compare, ``limit`` =
+        # size - 2 - highest unread, is a register a cycle older still: while a chunk drains,
+        # its highest unread only falls, so an older limit is only stricter; when a chunk is
+        # closed, its own last index gives the limit of the next cycle. (Two stages, one carry
+        # chain each, where the ready's register had three in a row.)
         room = Signal(init=1)
         if self._reverse:
-            highest = Mux(r_open & (r_slot != w_slot), r_left, count[~w_slot] - 1)
-            m.d.sync += room.eq(~full[~w_slot] | (w_addr + 1 + highest < size - 1))
+            limit = Signal(range(-1, size - 1))
+            closing = self.i.valid & self.i.ready & (self.i.payload.last | (w_addr == depth - 1))
+            m.d.sync += [
+                limit.eq(Mux(closing, (size - 2) - w_addr,
+                             Mux(r_open & (r_slot != w_slot), (size - 2) - r_left,
+                                 (size - 1) - count[~w_slot]))),
+                room.eq(~full[~w_slot] | (w_addr < limit)),
+            ]
         m.d.comb += [
             self.i.ready.eq(~full[w_slot] & room),
             ram.write_addr.eq(address(w_addr, w_slot)),
