@@ -74,7 +74,8 @@ class _Lane(wiring.Component):
 
         # The entry is registered here, near the lane's FIFO (the dispatcher's beat fans out to
         # every lane); it reaches the FIFO three cycles after the dispatcher's decision, made
-        # from `room` as the dispatcher saw it a cycle earlier: room for five beats in flight.
+        # from `room` as the dispatcher registered it a cycle earlier, a cycle after this
+        # register: room for six beats in flight.
         entry_valid = Signal()
         entry = Signal(entry_layout)
         m.d.sync += [entry_valid.eq(self.entries.valid), entry.eq(self.entries.payload)]
@@ -83,7 +84,7 @@ class _Lane(wiring.Component):
             in_fifo.w.valid.eq(entry_valid),
             self.entries.ready.eq(in_fifo.level <= self._in_beats - 2),
         ]
-        m.d.sync += self.room.eq(in_fifo.level <= self._in_beats - 6)
+        m.d.sync += self.room.eq(in_fifo.level <= self._in_beats - 7)
 
         # --- serialiser: the beat's values one per clock, shifted down so that value 0 leaves
         following = Signal(entry_layout)
@@ -315,8 +316,11 @@ class MultiLaneCompressor(wiring.Component):
         cur = Signal(range(L))
         in_chunk = Signal(range(beats_per_chunk))
         at_start = Signal(init=1)       # the next beat is a tensor's first
+        # the room of lane `cur`, registered (for the lane that is `cur` in the next cycle): the
+        # far lanes' room stays out of the input FIFO's read enable
         room = Signal()
-        m.d.comb += room.eq(Array(lane.room for lane in lanes)[cur])
+        cur_next = Signal(range(L))
+        m.d.sync += [room.eq(Array(lane.room for lane in lanes)[cur_next]), cur.eq(cur_next)]
         fixed = Signal(in_layout)       # the beat as the lane gets it
         bad = Signal()
         m.d.comb += [
@@ -334,11 +338,12 @@ class MultiLaneCompressor(wiring.Component):
             m.d.comb += [lane.entries.payload.eq(w_beat), lane.entries.valid.eq(w_valid[k])]
 
         busy = Signal()                 # something of a tensor is anywhere
+        m.d.comb += cur_next.eq(cur)
         with m.If(go):
             m.d.sync += [w_valid.eq(1 << cur), w_beat.eq(fixed), at_start.eq(fixed.last)]
             with m.If(fixed.last | (in_chunk == beats_per_chunk - 1)):
-                m.d.sync += [in_chunk.eq(0), cur.eq(Mux(fixed.last | (cur == L - 1), 0,
-                                                        cur + 1))]
+                m.d.sync += in_chunk.eq(0)
+                m.d.comb += cur_next.eq(Mux(fixed.last | (cur == L - 1), 0, cur + 1))
             with m.Else():
                 m.d.sync += in_chunk.eq(in_chunk + 1)
 
@@ -375,31 +380,46 @@ class MultiLaneCompressor(wiring.Component):
         for lane in lanes:
             m.d.comb += [lane.table.payload.eq(table_write), lane.table.valid.eq(table_valid)]
 
-        # --- collector: stage 1 registers the head lane's beat; stage 2 packs it densely
+        # --- collector: stage 1 registers the head lane's beat; stage 2 packs it densely.
+        # Stage 1 reads while ``reading`` (registers alone); each lane's ready is a register of
+        # its own, ``reading & (head == k)`` computed a clock ahead from the next values of
+        # those registers, so that the path into a far lane's output FIFO (its block RAMs'
+        # enables) starts at a flip-flop beside the lane.
         head = Signal(range(L))
         s1_valid = Signal()
         s1 = Signal(_LaneBeat(W))
         s2_take = Signal()              # stage 2 takes stage 1's beat this cycle
-        s1_free = ~s1_valid | s2_take
+        flush = Signal()                # pend holds a tensor's final words (the input waits)
+        out_free = Signal()
         head_valid = Array(lane.beats.valid for lane in lanes)[head]
         head_beat = _LaneBeat(W)(Array(lane.beats.payload.as_value() for lane in lanes)[head])
         reading = Signal()
-        m.d.comb += reading.eq(s1_free)
-        for k, lane in enumerate(lanes):
-            m.d.comb += lane.beats.ready.eq(reading & (head == k))
+        m.d.comb += reading.eq(~s1_valid | s2_take)
+        head_next = Signal(range(L))
+        s1_valid_next = Signal()
+        flush_next = Signal()
+        m.d.comb += [head_next.eq(head), s1_valid_next.eq(s1_valid)]
         with m.If(s2_take):
-            m.d.sync += s1_valid.eq(0)
+            m.d.comb += s1_valid_next.eq(0)
         with m.If(reading & head_valid):
-            m.d.sync += [s1_valid.eq(1), s1.eq(head_beat)]
+            m.d.comb += s1_valid_next.eq(1)
+            m.d.sync += s1.eq(head_beat)
             with m.If(head_beat.end):
-                m.d.sync += head.eq(Mux(head_beat.last | (head == L - 1), 0, head + 1))
+                m.d.comb += head_next.eq(Mux(head_beat.last | (head == L - 1), 0, head + 1))
+        m.d.sync += [head.eq(head_next), s1_valid.eq(s1_valid_next), flush.eq(flush_next)]
 
         out_layout = InBeat(W)
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=6)
+        out_free_next = out_fifo.w_level <= 3
+        reading_next = ~s1_valid_next | (s1_valid_next & out_free_next & ~flush_next)
+        lane_ready = Signal(L)
+        for k, lane in enumerate(lanes):
+            m.d.sync += lane_ready[k].eq(reading_next & (head_next == k))
+            m.d.comb += lane.beats.ready.eq(lane_ready[k])
+
         out_valid = Signal()
         out_beat = Signal(out_layout)
-        out_free = Signal()
-        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= 3)]
+        m.d.sync += [out_valid.eq(0), out_free.eq(out_free_next)]
         m.d.comb += [
             out_fifo.w_data.eq(out_beat),
             out_fifo.w_en.eq(out_valid),
@@ -409,7 +429,6 @@ class MultiLaneCompressor(wiring.Component):
         ]
         pend = Signal(data.ArrayLayout(32, W))      # words waiting for a beat to fill
         npend = Signal(range(W))
-        flush = Signal()                # pend holds a tensor's final words (the input waits)
         total = Signal(range(2 * W + 1))
         m.d.comb += [total.eq(npend + s1.count), s2_take.eq(s1_valid & out_free & ~flush)]
         # the words of pend, then those of the beat; `joined[i]` for i < 2 W - 1
@@ -423,9 +442,11 @@ class MultiLaneCompressor(wiring.Component):
                     with m.Case(p):
                         m.d.comb += sel.eq(value)
             joined.append(sel)
+        m.d.comb += flush_next.eq(flush)
         with m.If(flush & out_free):
+            m.d.comb += flush_next.eq(0)
             m.d.sync += [out_valid.eq(1), out_beat.count.eq(npend), out_beat.last.eq(1),
-                         npend.eq(0), flush.eq(0), pend.eq(0)]
+                         npend.eq(0), pend.eq(0)]
             for i in range(W):
                 m.d.sync += out_beat.data[i].eq(pend[i])
         with m.Elif(s2_take):
@@ -438,7 +459,7 @@ class MultiLaneCompressor(wiring.Component):
                 for i in range(W - 1):
                     m.d.sync += pend[i].eq(joined[W + i])
                 with m.If(s1.last & (total != W)):
-                    m.d.sync += flush.eq(1)
+                    m.d.comb += flush_next.eq(1)
             with m.Elif(s1.last):
                 m.d.sync += [out_valid.eq(1), out_beat.count.eq(total), out_beat.last.eq(1),
                              npend.eq(0), pend.eq(0)]
