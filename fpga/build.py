@@ -79,7 +79,7 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
     name = f"{board}-{top}-{lanes}"
     if table_log_max not in (None, board_table_log(board)):
         name += f"-t{table_log_max}"
-    if top == "compressor" and states != 4:
+    if top.endswith("compressor") and states != 4:
         name += f"-s{states}"
     if in_width not in (None, 4):
         name += f"-w{in_width}"
@@ -267,7 +267,7 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
         "board": board, "device": f"{platform.device}-{platform.package}",
         "source": source or source_version(),
         "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
-        "states": states if top == "compressor" else None,
+        "states": states if top.endswith("compressor") else None,
         "in_width": getattr(component, "in_width", None),
         "synth_opts": synth_opts, "router": router, "seed": seed, "constraint_mhz": freq,
         "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",

@@ -5,7 +5,8 @@
 :class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
 the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
 :class:`hdl.multilane_compressor.MultiLaneCompressor` (chunks of 1016 pairs, 1010 for 10 lanes,
-beats of 4 words out).
+beats of 4 words out); ``multilane-compressor`` is that top with any ``--lanes`` (one lane of
+it: a lane of the wide tops, built in a minute).
 """
 
 import inspect
@@ -41,10 +42,15 @@ def _multilane(*, lanes, fmt, table_log_max, states, in_width):
 
 def _compressor(*, lanes, fmt, table_log_max, states, in_width):
     if lanes != 1:
-        from hdl.multilane_compressor import MultiLaneCompressor
-        return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states)
+        return _multilane_compressor(lanes=lanes, fmt=fmt, table_log_max=table_log_max,
+                                     states=states, in_width=in_width)
     from hdl.compressor import Compressor
     return Compressor(fmt, table_log_max=table_log_max, states=states)
+
+
+def _multilane_compressor(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.multilane_compressor import MultiLaneCompressor
+    return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states)
 
 
 #: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
@@ -53,6 +59,7 @@ TOPS = {
     "decompressor": _decompressor,
     "compressor": _compressor,
     "multilane": _multilane,
+    "multilane-compressor": _multilane_compressor,
 }
 
 

@@ -31,6 +31,9 @@ def test_multi_lane_tops():
     from hdl.multilane_compressor import MultiLaneCompressor
     assert isinstance(make_top("decompressor", lanes=2), MultiLaneDecompressor)
     assert isinstance(make_top("compressor", lanes=2), MultiLaneCompressor)
+    # (one lane of the wide top, with its chunks of 1016: what a lane of 8 builds like)
+    one = make_top("multilane-compressor", lanes=1)
+    assert isinstance(one, MultiLaneCompressor) and one.lanes == 1 and one.chunk_pairs == 1016
 
 
 def test_ulx3s_lane_build_reports_fmax(tmp_path):
