@@ -11,8 +11,6 @@ import os
 import re
 import sys
 
-import numpy as np
-
 from . import codebooks, codec, container
 from .layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
 

@@ -7,7 +7,6 @@ in the container's index; :meth:`Table.image` expands it into the words a host w
 decoder's table port.
 """
 
-import math
 import zlib
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import numpy as np
 from . import codebooks, tans
 from .layouts import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,
                       ENC_SYMBOL_BASE, ChunkHeader, DecodeEntry, EncodeCode, EncodeSymbol,
-                      TableConfig, TABLE_LOG_MAX, TABLE_LOG_MIN, pack, pack_int, unpack_int)
+                      TableConfig, TABLE_LOG_MIN, pack, pack_int, unpack_int)
 
 __all__ = ["Table", "PayloadError", "choose_table", "encode_payload", "decode_payload",
            "compress_values", "MAX_CHUNK_PAIRS", "DEFAULT_CHUNK_PAIRS", "DEFAULT_STATES",

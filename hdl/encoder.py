@@ -5,7 +5,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import (ENC_CODE_BASE, ENC_NEXT_BASE, ENC_SYMBOL_BASE, EncodeCode,
-                            EncodeSymbol, TableConfig, TABLE_LOG_MAX)
+                            EncodeSymbol, TableConfig)
 
 from .decoder import check_lane_parameters
 from .ports import TableWrite

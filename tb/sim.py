@@ -16,7 +16,6 @@ import time
 import numpy as np
 
 from golden import codec, container, data
-from hdl.decompressor import FORMATS
 
 from .vectors import Tensor
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from golden import codebooks, codec, data
-from hdl.decompressor import FORMATS
 
 from .verilator import Harness, record
 from .vectors import Tensor

@@ -10,7 +10,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hdl.compressor import Compressor
-from hdl.decompressor import FORMATS, Decompressor, value_bits
+from hdl.decompressor import Decompressor, value_bits
 from hdl.multilane import MultiLaneDecompressor
 from hdl.multilane_compressor import MultiLaneCompressor
 

@@ -150,7 +150,7 @@ def test_beats_carry_several_values():
         cycles[lanes, in_width] = job.cycles
         if lanes == 4:
             assert job.beats.count(4) >= len(x) // 4 - 15    # 15 chunks: a partial beat each
-    print(f"values per clock: " + ", ".join(f"{n} lanes x {w} words in {len(x) / c:.2f}"
+    print("values per clock: " + ", ".join(f"{n} lanes x {w} words in {len(x) / c:.2f}"
                                             for (n, w), c in cycles.items()) +
           f" ({len(payload)} words: {len(x) / len(payload):.2f} values per word)")
     assert cycles[4, 4] < cycles[1, 4] / 2.5
