@@ -67,6 +67,15 @@ def _Beat(value_bits, width):
     })
 
 
+def _or_all(values):
+    """The OR of ``values`` (a balanced tree)."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 def _Ticket(lanes):
     """Dispatcher -> collector, one per chunk in payload order (or per tensor-level error)."""
     return data.StructLayout({
@@ -86,7 +95,15 @@ class _Lane(wiring.Component):
     code (an error chunk always ends with an ``end`` beat).
 
     The dispatcher writes whole input beats into :attr:`entries` with the words of this lane
-    marked; it writes only while :attr:`room` (a register) is high."""
+    marked; it writes only while :attr:`room` (a register) is high.
+
+    The collector takes the beats through :attr:`beats`, whose ready is a register of the
+    collector's, a cycle or two behind its state: after a chunk's ``end`` beat the lane offers
+    nothing more (``valid`` low) until that ready has been low for a cycle, so that a late ready
+    never takes the first beat of the lane's next chunk. Each beat taken appears a cycle later
+    in :attr:`taken` (a register, all zero in a cycle without one, so that the collector can OR
+    the lanes' together), from where the collector uses it: its paths from a far lane start at
+    flip-flops of the lane, not at its block RAMs."""
 
     def __init__(self, fmt, *, width, in_width, table_log_max, in_beats, out_beats):
         self._fmt, self._width, self._in_width = fmt, width, in_width
@@ -100,6 +117,8 @@ class _Lane(wiring.Component):
             "room": Out(1),
             "table": In(stream.Signature(TableWrite)),
             "beats": Out(stream.Signature(_Beat(self._bits, width))),
+            "taken": Out(_Beat(self._bits, width)),
+            "taken_valid": Out(1),
             "idle": Out(1),     # holds nothing of a tensor: a table write may go in
             "busy": Out(1),     # holds something (words, values or beats)
         })
@@ -249,12 +268,21 @@ class _Lane(wiring.Component):
             with m.If(pk.values.payload.last):
                 m.d.sync += final.eq(1)
 
+        head = beat_layout(out_fifo.r.payload)
+        stopped = Signal()              # the chunk's end beat has been taken, the ready not low
+        fire = Signal()
         m.d.comb += [
-            self.beats.payload.eq(out_fifo.r.payload),
-            self.beats.valid.eq(out_fifo.r.valid),
-            out_fifo.r.ready.eq(self.beats.ready),
+            self.beats.payload.eq(head),
+            self.beats.valid.eq(out_fifo.r.valid & ~stopped),
+            out_fifo.r.ready.eq(self.beats.ready & ~stopped),
+            fire.eq(self.beats.valid & self.beats.ready),
         ]
-        m.d.comb += self.busy.eq(~idle | entry_valid | (out_fifo.level != 0))
+        with m.If(fire & head.end):
+            m.d.sync += stopped.eq(1)
+        with m.Elif(~self.beats.ready):
+            m.d.sync += stopped.eq(0)
+        m.d.sync += [self.taken_valid.eq(fire), self.taken.eq(Mux(fire, head, 0))]
+        m.d.comb += self.busy.eq(~idle | entry_valid | (out_fifo.level != 0) | self.taken_valid)
         return m
 
 
@@ -713,13 +741,19 @@ class MultiLaneDecompressor(wiring.Component):
         m.d.sync += table_ok.eq(all_idle & at_start & ~w_valid & (entry_we == 0) & ~ticket_we &
                                 ~pre_valid & ~q_valid & ~in_fifo.r_rdy)
 
-        # --- collector, two stages. Stage 1 follows the tickets through two registers
-        # (``cur_ticket``, the chunk being read, and ``next_ticket``, refilled from the ticket
-        # FIFO while empty: the FIFO's read enable comes from a register) and takes the beats of
-        # the current chunk's lane into register ``held``; a chunk's end beat moves the next
-        # ticket in during the same clock, so the next chunk's beats follow without a gap.
-        # Stage 2 sends ``held`` on and keeps the status. The lane beat mux reaches registers
-        # only.
+        # --- collector. Stage 1 follows the tickets through two registers (``cur_ticket``, the
+        # chunk being read, and ``next_ticket``, refilled from the ticket FIFO while empty: the
+        # FIFO's read enable comes from a register) and sets the lanes' readies, registers: lane
+        # k's is high in the cycle after ``reading`` while the current ticket is k's. A lane's
+        # beat taken in one cycle is seen in the next, in its ``taken`` register (the lanes'
+        # ORed together: one lane takes at a time); it goes into register ``held`` with its
+        # ticket's ``last`` and error, and stage 2 sends it on and keeps the status. The end
+        # beat of a chunk moves the next ticket in a cycle after it was taken (the lane offers
+        # no more meanwhile), and the next lane's ready rises a cycle after that: two idle
+        # cycles per chunk, three when a lane follows itself (its ready must fall for a cycle
+        # first). Every path from a far lane starts at a flip-flop of the lane and ends at one
+        # here, and a lane's ready is a flip-flop of its own, which the placer can put beside
+        # the lane.
         cur_ticket = Signal(ticket_layout)
         cur_ticket_valid = Signal()
         next_ticket = Signal(ticket_layout)
@@ -729,21 +763,24 @@ class MultiLaneDecompressor(wiring.Component):
         with m.If(tickets.r_rdy & ~next_valid):
             m.d.sync += [next_ticket.eq(tickets.r_data), next_valid.eq(1)]
 
-        lane_valid = Array(lane.beats.valid for lane in lanes)[cur_ticket.lane]
-        lane_beat = _Beat(self._bits, N)(
-            Array(lane.beats.payload.as_value() for lane in lanes)[cur_ticket.lane])
+        beat_layout = _Beat(self._bits, N)
+        got_valid = Signal()            # a lane's beat taken in the last cycle ...
+        got = Signal(beat_layout)       # ... that one (only one lane takes at a time)
+        m.d.comb += [got_valid.eq(Cat(lane.taken_valid for lane in lanes).any()),
+                     got.eq(_or_all(lane.taken.as_value() for lane in lanes))]
         code = Signal(ErrorCode)
         drop = Signal()                 # an error was found: the rest of the tensor is dropped
-        # The collector's beats go through a register and a small FIFO to :attr:`values`, whose
-        # room is a register: the output's ready reaches no lane. (Beats in flight when the
-        # room is read: ``held``, the output register and the one taken in that clock.)
+        # The collector's beats go through a small FIFO to :attr:`values`, whose room is a
+        # register: the output's ready reaches no lane. (A beat taken in the cycle after
+        # ``out_free`` is read reaches the FIFO three cycles later: up to six are in flight.)
         values_layout = Values(self._bits, N)
+        out_depth = 16
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(
-            width=values_layout.size, depth=8)
+            width=values_layout.size, depth=out_depth)
         out_valid = Signal()
         out_beat = Signal(values_layout)
         out_free = Signal()
-        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= 4)]
+        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= out_depth - 8)]
         m.d.comb += [
             out_fifo.w_data.eq(out_beat),
             out_fifo.w_en.eq(out_valid),
@@ -752,54 +789,43 @@ class MultiLaneDecompressor(wiring.Component):
             out_fifo.r_en.eq(self.values.ready),
         ]
 
-        held = Signal(_Beat(self._bits, N))
+        held = Signal(beat_layout)
         held_valid = Signal()
         held_last = Signal()            # its ticket's: the tensor's last chunk
         held_error = Signal(ErrorCode)  # its ticket's: what the dispatcher found
         m.d.sync += held_valid.eq(0)
 
-        # The collector reads while ``reading`` (registers alone: the current ticket, the room);
-        # a lane's ready is a register of its own, ``reading & (cur_ticket.lane == k)`` computed
-        # a clock ahead from the next values of those registers, so that the path into a far
-        # lane's output FIFO (its block RAMs' enables) starts at a flip-flop the placer can put
-        # beside the lane. The ready may be high while the lane has no beat: nothing moves then.
         reading = Signal()
         m.d.comb += reading.eq(cur_ticket_valid & cur_ticket.has_lane & ~first_pending & out_free)
-        cur_next = Signal(ticket_layout)
-        cur_valid_next = Signal()
-        first_pending_next = Signal()
+        just_moved = Signal()           # the last cycle moved the next ticket in ...
+        moved_lane = Signal(range(N))   # ... after a chunk of this lane
         lane_ready = Signal(N)
-        m.d.sync += [cur_ticket.eq(cur_next), cur_ticket_valid.eq(cur_valid_next),
-                     first_pending.eq(first_pending_next)]
-        reading_next = (cur_valid_next & cur_next.has_lane & ~first_pending_next &
-                        (out_fifo.w_level <= 4))            # (out_free's next value)
         for k, lane in enumerate(lanes):
-            m.d.sync += lane_ready[k].eq(reading_next & (cur_next.lane == k))
+            m.d.sync += lane_ready[k].eq(reading & (cur_ticket.lane == k) &
+                                         ~(just_moved & (moved_lane == k)))
             m.d.comb += lane.beats.ready.eq(lane_ready[k])
         chunk_done = Signal()           # the current chunk is finished in this clock
         with m.If(cur_ticket_valid & ~first_pending):
-            with m.If(~cur_ticket.has_lane):
+            with m.If(got_valid):
+                m.d.comb += chunk_done.eq(got.end)
+                m.d.sync += [held_valid.eq(1), held.eq(got), held_last.eq(cur_ticket.last),
+                             held_error.eq(cur_ticket.error)]
+            with m.Elif(~cur_ticket.has_lane):
                 # a ticket without chunk goes on as an empty end beat carrying its error
                 m.d.comb += chunk_done.eq(1)
                 m.d.sync += [held_valid.eq(1), held.count.eq(0), held.final.eq(0),
                              held.end.eq(1), held.error.eq(ErrorCode.NONE), held_last.eq(0),
                              held_error.eq(cur_ticket.error)]
-            with m.Elif(reading & lane_valid):
-                m.d.comb += chunk_done.eq(lane_beat.end)
-                m.d.sync += [held_valid.eq(1), held.eq(lane_beat), held_last.eq(cur_ticket.last),
-                             held_error.eq(cur_ticket.error)]
-        m.d.comb += [cur_next.eq(cur_ticket), cur_valid_next.eq(cur_ticket_valid),
-                     first_pending_next.eq(first_pending)]
+        m.d.sync += [just_moved.eq(chunk_done), moved_lane.eq(cur_ticket.lane)]
         with m.If(~cur_ticket_valid | chunk_done):
-            m.d.comb += [cur_next.eq(next_ticket), cur_valid_next.eq(next_valid),
-                         first_pending_next.eq(next_valid & next_ticket.first)]
+            m.d.sync += [cur_ticket.eq(next_ticket), cur_ticket_valid.eq(next_valid),
+                         first_pending.eq(next_valid & next_ticket.first)]
             with m.If(next_valid):
                 m.d.sync += next_valid.eq(0)
         # a tensor's first chunk clears the status once the previous tensor's last beat has
         # passed stage 2
         with m.If(cur_ticket_valid & first_pending & ~held_valid):
-            m.d.comb += first_pending_next.eq(0)
-            m.d.sync += [code.eq(ErrorCode.NONE), drop.eq(0)]
+            m.d.sync += [first_pending.eq(0), code.eq(ErrorCode.NONE), drop.eq(0)]
 
         def fail(error):
             with m.If(error != ErrorCode.NONE):
@@ -826,7 +852,7 @@ class MultiLaneDecompressor(wiring.Component):
             self.status.error.eq(code != ErrorCode.NONE),
             self.status.busy.eq(~at_start | pre_valid | q_valid | in_fifo.r_rdy | w_valid |
                                 (entry_we != 0) | ticket_we | (tickets.level != 0) |
-                                next_valid | cur_ticket_valid | held_valid |
+                                next_valid | cur_ticket_valid | got_valid | held_valid |
                                 lanes_busy | out_valid | out_fifo.r_rdy),
         ]
         return m
