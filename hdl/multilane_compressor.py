@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .blockfifo import BlockFIFO
 from .compressor import Compressor
 from .decompressor import _check_format, value_bits
-from .multilane import LANES_MAX, InBeat, Values
+from .multilane import LANES_MAX, InBeat, Values, _or_all
 from .ports import ErrorCode, Status, TableWrite
 
 __all__ = ["MultiLaneCompressor", "OUT_WIDTHS", "CHUNK_PAIRS_MAX", "chunk_pairs_for"]
@@ -45,7 +45,11 @@ class _Lane(wiring.Component):
     The lane's compressor sees the chunks dealt to it as one long tensor: chunk after chunk of
     ``chunk_pairs`` values, ``last`` on the final value of a tensor's final chunk (chunks are
     independent, and a chunk header's only tensor-level field is that ``last``). The gatherer
-    follows the chunk headers (``body_words``) to mark each chunk's final beat."""
+    follows the chunk headers (``body_words``) to mark each chunk's final beat.
+
+    As in the decompressor's lanes (:class:`hdl.multilane._Lane`), :attr:`beats` offers nothing
+    after a chunk's ``end`` beat until its ready has been low for a cycle, and each beat taken
+    appears a cycle later in :attr:`taken` (a register, all zero without one)."""
 
     def __init__(self, fmt, *, lanes, out_width, table_log_max, states, chunk_pairs,
                  in_beats, out_beats):
@@ -58,6 +62,8 @@ class _Lane(wiring.Component):
             "room": Out(1),
             "table": In(stream.Signature(TableWrite)),
             "beats": Out(stream.Signature(_LaneBeat(out_width))),
+            "taken": Out(_LaneBeat(out_width)),
+            "taken_valid": Out(1),
             "status": Out(Status),
             "busy": Out(1),
         })
@@ -156,13 +162,25 @@ class _Lane(wiring.Component):
             with m.If(ends):
                 m.d.sync += [end.eq(1), last.eq(w.last), hpos.eq(0)]
 
+        head = beat_layout(out_fifo.r.payload)
+        stopped = Signal()              # the chunk's end beat has been taken, the ready not low
+        fire = Signal()
         m.d.comb += [
-            self.beats.payload.eq(out_fifo.r.payload),
-            self.beats.valid.eq(out_fifo.r.valid),
-            out_fifo.r.ready.eq(self.beats.ready),
+            self.beats.payload.eq(head),
+            self.beats.valid.eq(out_fifo.r.valid & ~stopped),
+            out_fifo.r.ready.eq(self.beats.ready & ~stopped),
+            fire.eq(self.beats.valid & self.beats.ready),
+        ]
+        with m.If(fire & head.end):
+            m.d.sync += stopped.eq(1)
+        with m.Elif(~self.beats.ready):
+            m.d.sync += stopped.eq(0)
+        m.d.sync += [self.taken_valid.eq(fire), self.taken.eq(Mux(fire, head, 0))]
+        m.d.comb += [
             self.status.eq(comp.status),
             self.busy.eq(entry_valid | (in_fifo.level != 0) | following_valid | held_valid |
-                         comp.status.busy | (count != 0) | end | (out_fifo.level != 0)),
+                         comp.status.busy | (count != 0) | end | (out_fifo.level != 0) |
+                         self.taken_valid),
         ]
         return m
 
@@ -380,46 +398,50 @@ class MultiLaneCompressor(wiring.Component):
         for lane in lanes:
             m.d.comb += [lane.table.payload.eq(table_write), lane.table.valid.eq(table_valid)]
 
-        # --- collector: stage 1 registers the head lane's beat; stage 2 packs it densely.
-        # Stage 1 reads while ``reading`` (registers alone); each lane's ready is a register of
-        # its own, ``reading & (head == k)`` computed a clock ahead from the next values of
-        # those registers, so that the path into a far lane's output FIFO (its block RAMs'
-        # enables) starts at a flip-flop beside the lane.
+        # --- collector: stage 1 takes the head lane's beats into a small FIFO; stage 2 packs
+        # them densely. A lane's ready is a register, high in the cycle after ``s1_room`` (room
+        # in the FIFO, a register) while the lane is the head; the beat taken is seen a cycle
+        # later in the lane's ``taken`` register (the lanes' ORed together: one lane takes at a
+        # time) and written into the FIFO. Its ``end`` moves the head on; the next lane's ready
+        # rises a cycle after that: two idle cycles per chunk, three when a lane follows itself
+        # (its ready must fall for a cycle first). Every path from a far lane starts at a
+        # flip-flop of the lane and ends at one here.
         head = Signal(range(L))
-        s1_valid = Signal()
-        s1 = Signal(_LaneBeat(W))
+        got_valid = Signal()            # a lane's beat taken in the last cycle ...
+        got = Signal(_LaneBeat(W))      # ... that one
+        m.d.comb += [got_valid.eq(Cat(lane.taken_valid for lane in lanes).any()),
+                     got.eq(_or_all(lane.taken.as_value() for lane in lanes))]
+        # (`s1_room` is of the FIFO's level two cycles before a lane takes a beat, which is
+        # written a cycle after: up to four in flight)
+        s1_depth = 8
+        m.submodules.s1_fifo = s1_fifo = fifo.SyncFIFOBuffered(
+            width=data.Layout.cast(_LaneBeat(W)).size, depth=s1_depth)
+        s1_room = Signal()
+        m.d.sync += s1_room.eq(s1_fifo.w_level <= s1_depth - 5)
+        m.d.comb += [s1_fifo.w_data.eq(got), s1_fifo.w_en.eq(got_valid)]
+        s1_valid = s1_fifo.r_rdy
+        s1 = _LaneBeat(W)(s1_fifo.r_data)
         s2_take = Signal()              # stage 2 takes stage 1's beat this cycle
+        m.d.comb += s1_fifo.r_en.eq(s2_take)
         flush = Signal()                # pend holds a tensor's final words (the input waits)
         out_free = Signal()
-        head_valid = Array(lane.beats.valid for lane in lanes)[head]
-        head_beat = _LaneBeat(W)(Array(lane.beats.payload.as_value() for lane in lanes)[head])
-        reading = Signal()
-        m.d.comb += reading.eq(~s1_valid | s2_take)
-        head_next = Signal(range(L))
-        s1_valid_next = Signal()
-        flush_next = Signal()
-        m.d.comb += [head_next.eq(head), s1_valid_next.eq(s1_valid)]
-        with m.If(s2_take):
-            m.d.comb += s1_valid_next.eq(0)
-        with m.If(reading & head_valid):
-            m.d.comb += s1_valid_next.eq(1)
-            m.d.sync += s1.eq(head_beat)
-            with m.If(head_beat.end):
-                m.d.comb += head_next.eq(Mux(head_beat.last | (head == L - 1), 0, head + 1))
-        m.d.sync += [head.eq(head_next), s1_valid.eq(s1_valid_next), flush.eq(flush_next)]
+        just_moved = Signal()           # the last cycle moved the head on ...
+        moved_lane = Signal(range(L))   # ... from this lane
+        chunk_done = got_valid & got.end
+        m.d.sync += [just_moved.eq(chunk_done), moved_lane.eq(head)]
+        with m.If(chunk_done):
+            m.d.sync += head.eq(Mux(got.last | (head == L - 1), 0, head + 1))
+        lane_ready = Signal(L)
+        for k, lane in enumerate(lanes):
+            m.d.sync += lane_ready[k].eq(s1_room & (head == k) &
+                                         ~(just_moved & (moved_lane == k)))
+            m.d.comb += lane.beats.ready.eq(lane_ready[k])
 
         out_layout = InBeat(W)
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=out_layout.size, depth=6)
-        out_free_next = out_fifo.w_level <= 3
-        reading_next = ~s1_valid_next | (s1_valid_next & out_free_next & ~flush_next)
-        lane_ready = Signal(L)
-        for k, lane in enumerate(lanes):
-            m.d.sync += lane_ready[k].eq(reading_next & (head_next == k))
-            m.d.comb += lane.beats.ready.eq(lane_ready[k])
-
         out_valid = Signal()
         out_beat = Signal(out_layout)
-        m.d.sync += [out_valid.eq(0), out_free.eq(out_free_next)]
+        m.d.sync += [out_valid.eq(0), out_free.eq(out_fifo.w_level <= 3)]
         m.d.comb += [
             out_fifo.w_data.eq(out_beat),
             out_fifo.w_en.eq(out_valid),
@@ -442,11 +464,9 @@ class MultiLaneCompressor(wiring.Component):
                     with m.Case(p):
                         m.d.comb += sel.eq(value)
             joined.append(sel)
-        m.d.comb += flush_next.eq(flush)
         with m.If(flush & out_free):
-            m.d.comb += flush_next.eq(0)
             m.d.sync += [out_valid.eq(1), out_beat.count.eq(npend), out_beat.last.eq(1),
-                         npend.eq(0), pend.eq(0)]
+                         npend.eq(0), flush.eq(0), pend.eq(0)]
             for i in range(W):
                 m.d.sync += out_beat.data[i].eq(pend[i])
         with m.Elif(s2_take):
@@ -459,7 +479,7 @@ class MultiLaneCompressor(wiring.Component):
                 for i in range(W - 1):
                     m.d.sync += pend[i].eq(joined[W + i])
                 with m.If(s1.last & (total != W)):
-                    m.d.comb += flush_next.eq(1)
+                    m.d.sync += flush.eq(1)
             with m.Elif(s1.last):
                 m.d.sync += [out_valid.eq(1), out_beat.count.eq(total), out_beat.last.eq(1),
                              npend.eq(0), pend.eq(0)]
@@ -471,7 +491,7 @@ class MultiLaneCompressor(wiring.Component):
                     m.d.sync += pend[i].eq(joined[i])
 
         m.d.comb += busy.eq(~at_start | (in_fifo.w_level != 0) | (w_valid != 0) | lanes_busy |
-                            s1_valid | (npend != 0) | flush | out_valid | out_fifo.r_rdy)
+                            got_valid | s1_valid | (npend != 0) | flush | out_valid | out_fifo.r_rdy)
         m.d.sync += table_ok.eq(~busy & ~table_valid & ~self.values.valid)
         m.d.comb += [
             self.status.busy.eq(busy),
