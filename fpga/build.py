@@ -181,14 +181,25 @@ def _yosys_cells(stat_path, subtree="top.dut"):
     return dut, rest
 
 
+#: FIFOs of the multi-lane tops' own module, synthesised apart as well.
+_TOP_FIFOS = {
+    "MultiLaneDecompressor": ("in_fifo", "tickets", "out_fifo"),
+    "MultiLaneCompressor": ("in_fifo", "s1_fifo", "out_fifo"),
+}
+
+
 def _keep_hierarchy(component):
-    """Modules synthesised apart: the component, and a multi-lane top's lanes (each lane's
-    cells are then counted on their own; and Yosys 0.69/0.70's ABC9 step crashed on the
-    8-lane decompressor synthesised as one module, "GetSize(conn.first) ==
-    GetSize(conn.second)" in its reintegration)."""
+    """Modules synthesised apart: the component, and a multi-lane top's lanes and FIFOs (each
+    lane's cells are then counted on their own). Yosys 0.70's ABC9 step (0.69's too) crashes
+    in its reintegration, "GetSize(conn.first) == GetSize(conn.second)", on the 8-lane
+    decompressor synthesised as one module, and on its top module alone with the
+    lanes apart but the FIFOs (their LUT RAMs) in it (at `28f70a3`); it completes with both
+    apart."""
     lanes = getattr(component, "lanes", 1)
-    return " ".join(["top.dut"] + ([f"top.dut.lane{k}" for k in range(lanes)]
-                                   if lanes > 1 else []))
+    if lanes == 1:
+        return "top.dut"
+    return " ".join(["top.dut"] + [f"top.dut.lane{k}" for k in range(lanes)] +
+                    [f"top.dut.{name}" for name in _TOP_FIFOS.get(type(component).__name__, ())])
 
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
