@@ -282,7 +282,10 @@ class _Lane(wiring.Component):
         with m.Elif(~self.beats.ready):
             m.d.sync += stopped.eq(0)
         m.d.sync += [self.taken_valid.eq(fire), self.taken.eq(Mux(fire, head, 0))]
-        m.d.comb += self.busy.eq(~idle | entry_valid | (out_fifo.level != 0) | self.taken_valid)
+        # (a register: the top ORs every lane's busy into its status; a cycle late to fall, and
+        # the entry that makes it rise is counted as it arrives)
+        m.d.sync += self.busy.eq(~idle | self.entries.valid | entry_valid |
+                                 (out_fifo.level != 0) | fire | self.taken_valid)
         return m
 
 

@@ -178,10 +178,13 @@ class _Lane(wiring.Component):
         m.d.sync += [self.taken_valid.eq(fire), self.taken.eq(Mux(fire, head, 0))]
         m.d.comb += [
             self.status.eq(comp.status),
-            self.busy.eq(entry_valid | (in_fifo.level != 0) | following_valid | held_valid |
-                         comp.status.busy | (count != 0) | end | (out_fifo.level != 0) |
-                         self.taken_valid),
         ]
+        # (a register: the top ORs every lane's busy into its status and its error clear; a
+        # cycle late to fall, and the entry that makes it rise is counted as it arrives)
+        m.d.sync += self.busy.eq(self.entries.valid | entry_valid | (in_fifo.level != 0) |
+                                 following_valid | held_valid | comp.status.busy |
+                                 (count != 0) | end | (out_fifo.level != 0) | fire |
+                                 self.taken_valid)
         return m
 
 
