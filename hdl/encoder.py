@@ -35,9 +35,10 @@ class TansEncoder(wiring.Component):
     :attr:`uncodable` (sticky until :attr:`clear`); its pair is coded as the escape symbol's
     code 0 so the stream keeps its shape, but the tensor is not valid.
 
-    Throughput: one pair per clock, plus ``5 + states`` cycles per chunk (the pipeline drains
-    before the final states). With one state the
-    next-state read is forwarded into the same cycle (a longer path); with two or more it is not.
+    Throughput: one pair per clock, plus ``5 + states`` cycles per chunk (``6 + states`` with 4
+    states; the pipeline drains before the final states). With one state the next-state read
+    is forwarded into the same cycle (a longer path); with two it is not; with 4 it is read
+    through two registers (a block RAM's output register) and forwarded into x.
 
     Parameters
     ----------
@@ -73,20 +74,34 @@ class TansEncoder(wiring.Component):
         L = Signal(R + 1)
         m.d.comb += L.eq(1 << self.config.table_log)
 
-        m.submodules.next_mem = next_mem = memory.Memory(shape=R, depth=1 << R, init=[])
+        deep = S >= 4
+        if deep:
+            # with 4 states the next-state read goes through two registers too (see stage D):
+            # in a wide top this block RAM may sit far from the state registers
+            m.submodules.next_ram = next_ram = TableRAM(1 << R, R)
+        else:
+            m.submodules.next_mem = next_mem = memory.Memory(shape=R, depth=1 << R, init=[])
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
         m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
-        next_wp, sym_wp = next_mem.write_port(), sym_mem.write_port()
-        next_rp, sym_rp = (mem.read_port(domain="sync") for mem in (next_mem, sym_mem))
-        m.d.comb += [next_rp.en.eq(0), sym_rp.en.eq(0)]
+        sym_wp = sym_mem.write_port()
+        sym_rp = sym_mem.read_port(domain="sync")
+        m.d.comb += sym_rp.en.eq(0)
+        if deep:
+            next_wp_addr, next_wp_data, next_wp_en = \
+                next_ram.write_addr, next_ram.write_data, next_ram.write_en
+        else:
+            next_wp = next_mem.write_port()
+            next_rp = next_mem.read_port(domain="sync")
+            m.d.comb += next_rp.en.eq(0)
+            next_wp_addr, next_wp_data, next_wp_en = next_wp.addr, next_wp.data, next_wp.en
 
         # --- table port
         a, d = self.table.payload.addr, self.table.payload.data
         m.d.comb += [
             self.table.ready.eq(~self.busy),
-            next_wp.addr.eq(a - ENC_NEXT_BASE), next_wp.data.eq(d),
+            next_wp_addr.eq(a - ENC_NEXT_BASE), next_wp_data.eq(d),
             code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
             sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
         ]
@@ -94,7 +109,7 @@ class TansEncoder(wiring.Component):
             with m.If(a == 0):
                 m.d.sync += self.config.eq(d)
             with m.Elif(a < ENC_NEXT_BASE + (1 << R)):
-                m.d.comb += next_wp.en.eq(1)
+                m.d.comb += next_wp_en.eq(1)
             with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
                 m.d.comb += code_ram.write_en.eq(1)
             with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
@@ -130,8 +145,18 @@ class TansEncoder(wiring.Component):
         # The state of the pair leaving the output register is updated from its next-state read;
         # with one state, the pair being coded behind it takes that value forwarded.
         c_is_pair = Signal()
-        with m.If(out.valid & out.ready & c_is_pair):
-            m.d.sync += state[c_j].eq(next_rp.data)
+        # With 4 states the next state arrives a step later, when the pair has left C (stage D,
+        # `d_valid`), and updates the state then; the pair with the same state, 4 behind, is in
+        # B in that step and takes it forwarded into its x (the RAM's output register -> 4:1
+        # choice -> x register).
+        d_valid, d_j = Signal(), Signal(range(S))
+        b3_index = Signal(13)           # (stage B3, below: the address of the next-state read)
+        if deep:
+            next_data = next_ram.read_data
+            m.d.comb += [next_ram.read_addr.eq(b3_index), next_ram.read_en.eq(advance)]
+        else:
+            with m.If(out.valid & out.ready & c_is_pair):
+                m.d.sync += state[c_j].eq(next_rp.data)
         if S == 1:
             x_state = Mux(out.valid & c_is_pair, next_rp.data, state[b2_j])
         else:
@@ -171,9 +196,8 @@ class TansEncoder(wiring.Component):
         # With 4 states the coded pair is registered once more (B3) before C reads its next
         # state: the pair with the same state is still 4 pairs ahead, out of C by the time
         # this one enters B2. (With fewer states B2 feeds C directly.)
-        deep = S >= 4
         vb3 = Signal()
-        b3_index, b3_value, b3_width = Signal(13), Signal(32), Signal(6)
+        b3_value, b3_width = Signal(32), Signal(6)
         b3_j = Signal(range(S))
         coded_value, coded_width = Mux(less, field1, field0), Mux(less, width1, width0)
         if deep:
@@ -188,8 +212,13 @@ class TansEncoder(wiring.Component):
             symbol) and A -> A2."""
             m.d.sync += [out.valid.eq(0), va.eq(0), va2.eq(0), vb.eq(0), vb2.eq(0), vb3.eq(0),
                          c_is_pair.eq(0)]
+            if deep:
+                m.d.sync += [d_valid.eq(out.valid & c_is_pair), d_j.eq(c_j)]
+                with m.If(d_valid):
+                    m.d.sync += state[d_j].eq(next_data)
             with m.If(c_from):
-                m.d.comb += [next_rp.addr.eq(c_index), next_rp.en.eq(1)]
+                if not deep:
+                    m.d.comb += [next_rp.addr.eq(c_index), next_rp.en.eq(1)]
                 m.d.sync += [
                     out.valid.eq(1), c_is_pair.eq(1), c_j.eq(c_src_j),
                     out.payload.item.value.eq(c_value),
@@ -202,7 +231,8 @@ class TansEncoder(wiring.Component):
                                  b3_width.eq(coded_width), b3_j.eq(b2_j)]
             with m.If(vb):
                 m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
-                             b2_x.eq(L | state[b_j]),
+                             b2_x.eq(L | (Mux(d_valid & (d_j == b_j), next_data, state[b_j])
+                                          if deep else state[b_j])),
                              b2_sym.eq(sym_rp.data)]
             with m.If(va):
                 m.d.sync += [va2.eq(1), a2_code.eq(a_code), a2_extra.eq(a_extra), a2_j.eq(a_j)]
@@ -233,7 +263,8 @@ class TansEncoder(wiring.Component):
             with m.State("DRAIN"):  # the chunk's first pair (coded last) goes through
                 with m.If(advance):
                     stages_b_c()
-                    with m.If(~va & ~va2 & ~vb & ~vb2 & ~vb3 & ~(out.valid & c_is_pair)):
+                    with m.If(~va & ~va2 & ~vb & ~vb2 & ~vb3 & ~(out.valid & c_is_pair) &
+                              ~d_valid):
                         m.d.sync += j_next.eq(S - 1)
                         m.next = "STATES"
             with m.State("STATES"):  # final states, S-1 first
@@ -249,6 +280,6 @@ class TansEncoder(wiring.Component):
                         m.d.sync += [reg.eq(0) for reg in state_regs]
                         m.next = "RUN"
 
-        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | in_chunk |
+        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | d_valid | in_chunk |
                                  ~fsm.ongoing("RUN"))
         return m
