@@ -142,8 +142,9 @@ class TansEncoder(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.uncodable.eq(0)
 
-        # The state of the pair leaving the output register is updated from its next-state read;
-        # with one state, the pair being coded behind it takes that value forwarded.
+        # With 1 or 2 states the state of the pair leaving the output register is updated from
+        # its next-state read; with one state, the pair being coded behind it takes that value
+        # forwarded.
         c_is_pair = Signal()
         # With 4 states the next state arrives a step later, when the pair has left C (stage D,
         # `d_valid`), and updates the state then; the pair with the same state, 4 behind, is in
