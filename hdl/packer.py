@@ -131,10 +131,13 @@ class ChunkFramer(wiring.Component):
         w_ptr = Signal(abits + 1)
         r_ptr = Signal(abits + 1)
         # room for a word: the words held, counted a cycle before with that cycle's write (a
-        # read in between only makes room)
+        # read in between only makes room). The count comes from the pointer registers alone;
+        # this cycle's write only picks one of two comparisons, so it stays off the carry chain.
         room = Signal(init=1)
         written = Signal()
-        m.d.sync += room.eq((w_ptr - r_ptr + written)[:abits + 1] < size)
+        held = Signal(abits + 1)
+        m.d.comb += held.eq(w_ptr - r_ptr)
+        m.d.sync += room.eq(Mux(written, held < size - 1, held < size))
 
         w = self.words.payload
         m.d.comb += [

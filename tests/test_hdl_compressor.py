@@ -226,3 +226,41 @@ def test_quantised_integers_both_directions(fmt, bits):
                               out_stall=0.25)
     assert job.code == ErrorCode.NONE
     assert [v for v, _ in job.values] == [int(v) for v in x]
+
+
+@pytest.mark.parametrize("out_stall", [0.0, 0.6, 0.9])
+def test_chunk_framer_ring_fills_and_nothing_is_overwritten(out_stall):
+    """Bodies through the framer's ring of 8 words, the output stalled so that the ring runs
+    full (the room check is what stops a write over a word not yet sent): every chunk leaves as
+    its header (body length and CRC) and its body, in order."""
+    import zlib
+    from golden.layouts import CHUNK_MAGIC, ChunkHeader
+    from hdl.packer import ChunkFramer
+
+    dut = ChunkFramer(depth=8, states=4)
+    rng = random.Random(7)
+    bodies = [[rng.getrandbits(32) for _ in range(rng.randint(1, 8))] for _ in range(40)]
+    state = {"flag": False, "cycle": 0}
+    out = []
+
+    async def producer(ctx):
+        ctx.set(dut.config.table_log, 10)
+        for k, body in enumerate(bodies):
+            for j, word in enumerate(body):
+                await put(ctx, dut.words, {"data": word, "last": j == len(body) - 1,
+                                           "meta": {"tensor_last": k == len(bodies) - 1,
+                                                    "pairs": 3 * len(body)}}, rng, 0.2)
+
+    async def consumer(ctx):
+        for body in bodies:
+            out.append([await get(ctx, dut.out, rng, out_stall) for _ in range(3 + len(body))])
+        state["flag"] = True
+
+    simulate(dut, [producer, consumer], state, max_cycles=20_000, what="framer")
+    for k, (body, words) in enumerate(zip(bodies, out)):
+        header = ChunkHeader.from_bits(sum(int(w.data) << 32 * i for i, w in enumerate(words[:3])))
+        assert header.magic == CHUNK_MAGIC and header.pairs_minus_1 == 3 * len(body) - 1
+        assert header.body_words == len(body)
+        assert header.body_crc == zlib.crc32(b"".join(w.to_bytes(4, "little") for w in body))
+        assert [int(w.data) for w in words[3:]] == body
+        assert [int(w.last) for w in words] == [0] * (len(words) - 1) + [k == len(bodies) - 1]
