@@ -51,8 +51,16 @@ def _port_bits(component):
     return 2 + sum(len(v) for group in split_ports(component) for v in group)
 
 
+def ecp5_platform():
+    """The ECP5 board's platform, handed to ``elaborate`` so that the component is the one a
+    bitstream build makes (:func:`hdl.bitselect.bit_select` maps by hand on ECP5)."""
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform()
+
+
 def synthesize(component, workdir, *, breakdown=False):
-    """Synthesise ``KeepAlive(component)`` for ECP5 in ``workdir``.
+    """Synthesise ``KeepAlive(component)`` for ECP5 in ``workdir``, elaborated for the ECP5
+    board (:func:`ecp5_platform`).
 
     Returns ``{module name: {cell type: count}}`` for ``top`` (the wrapper alone), ``top.dut``
     (the component) and, with ``breakdown``, each submodule of the component (each count is that
@@ -60,8 +68,9 @@ def synthesize(component, workdir, *, breakdown=False):
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    wrapper = KeepAlive(component)
-    (workdir / "top.il").write_text(rtlil.convert(wrapper, ports=wrapper.ports(), name="top"))
+    wrapper = KeepAlive(component, pin=False)
+    (workdir / "top.il").write_text(rtlil.convert(wrapper, ports=wrapper.ports(), name="top",
+                                                  platform=ecp5_platform()))
     keep = "top.dut*" if breakdown else "top.dut"
     (workdir / "synth.ys").write_text(
         "read_rtlil top.il\n"

@@ -3,10 +3,11 @@
 Bits leave LSB first from little-endian words, as the golden encoder writes them.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .bitselect import bit_select
 from .ports import Word
 
 __all__ = ["BitReader"]
@@ -93,15 +94,8 @@ class BitReader(wiring.Component):
         high = self.pos[5]              # w0 is used up: the position is in w1
 
         # the field: three stages of 4:1 multiplexers (shift by 16s, by 4s, by 1s)
-        F = self._field_bits
         window = Cat(w[0], w[1], w[2])
-        coarse = Signal(F + 15)
-        middle = Signal(F + 3)
-        m.d.comb += [
-            coarse.eq(Array(window[k * 16:k * 16 + F + 15] for k in range(4))[self.pos[4:6]]),
-            middle.eq(Array(coarse[k * 4:k * 4 + F + 3] for k in range(4))[self.pos[2:4]]),
-            self.field.eq(Array(middle[k:k + F] for k in range(4))[self.pos[0:2]]),
-        ]
+        m.d.comb += self.field.eq(bit_select(m, platform, window, self.pos, self._field_bits))
         m.d.comb += [
             self.head.eq(w[0]),
             self.sum.eq(self.pos[:5] + self.take),

@@ -8,6 +8,7 @@ from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
                             TABLE_LOG_MAX, TABLE_LOG_MIN)
 
 from .bitreader import BitReader
+from .bitselect import bit_select
 from .ports import ErrorCode, Status, TableWrite, Word
 from .tableram import TableRAM
 
@@ -303,11 +304,12 @@ class TansDecoder(wiring.Component):
         # --- output: raw extra bits aligned, then a FIFO whose room is known from a register
         o_valid = Signal()
         o_pair = Signal(pair_layout)
+        aligned = bit_select(m, platform, f_field, f_nbits, X)     # the extra bits
         m.d.sync += [
             o_valid.eq(f_out),
             o_pair.code.eq(f_code),
             o_pair.escape.eq(f_escape),
-            o_pair.raw.eq((f_field >> f_nbits)[:X] & _thermometer(f_width, X)),
+            o_pair.raw.eq(aligned & _thermometer(f_width, X)),
             o_pair.last.eq(f_last),
         ]
         room = Signal()     # 4 places free: for the pairs in E, F and the output register
