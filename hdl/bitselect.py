@@ -1,18 +1,20 @@
 """A field of a wider value at a variable offset, as stages of 4:1 multiplexers.
 
 The decoder's bit reader (a 26-bit field of a 96-bit window, at any of 64 positions) and its
-raw-bits aligner are such fields. Left to itself, Yosys' ABC9 maps a 4:1 multiplexer on ECP5 as a
+raw-bits aligner are such fields; the compressor's packer shifts a field up to 31 places
+(:func:`shift_left`). Left to itself, Yosys' ABC9 maps a 4:1 multiplexer on ECP5 as a
 6-input LUT (four LUT4, two PFUMX, an L6MUX21), because its LUT library only knows 5- and
 6-input LUTs whose LUT4 halves share their inputs. An ECP5 slice does a 4:1 multiplexer in two
 LUT4 (a 2:1 multiplexer each, on their own inputs) and its PFUMX; :func:`bit_select` builds it
-so on ECP5: the bit reader alone goes from 763 to 225 LUT4. Elsewhere (simulation, iCE40, the
-exported Verilog) the same stages are plain Amaranth, so the logic is the same on every target
-(``tests/test_bitselect.py`` proves the ECP5 netlist equal to it with Yosys' ``sat``).
+so on ECP5: the bit reader alone goes from 763 to 225 LUT4, the packer from 552 to 445.
+Elsewhere (simulation, iCE40, the exported Verilog) the same stages are plain Amaranth, so the
+logic is the same on every target (``tests/test_bitselect.py`` proves the ECP5 netlist equal
+to it with Yosys' ``sat``).
 """
 
 from amaranth.hdl import Array, Cat, Const, Instance, Mux, Signal
 
-__all__ = ["bit_select", "is_ecp5"]
+__all__ = ["bit_select", "shift_left", "is_ecp5"]
 
 #: LUT4 ``Z = C ? B : A`` (INIT bit ``8D + 4C + 2B + A``).
 _MUX2_INIT = sum(1 << i for i in range(16) if (i >> (1 if i & 4 else 0)) & 1)
@@ -37,6 +39,15 @@ def _mux4_ecp5(m, sel, ins):
     return z
 
 
+def _mux(m, ecp5, sel, ins):
+    """``ins[sel]`` (2 or 4 inputs, None for 0); by hand on ECP5 when 4 inputs are all live
+    (with a constant input, Yosys' own mapping is as small)."""
+    if ecp5 and len(ins) == 4 and all(b is not None for b in ins):
+        return _mux4_ecp5(m, sel, ins)
+    ins = [Const(0) if b is None else b for b in ins]
+    return Array(ins)[sel] if len(ins) == 4 else Mux(sel, ins[1], ins[0])
+
+
 def bit_select(m, platform, src, offset, width):
     """``src.bit_select(offset, width)``, bits past the end of ``src`` read as 0.
 
@@ -44,29 +55,56 @@ def bit_select(m, platform, src, offset, width):
     number of bits): each stage leaves ``width + 2**k - 1`` bits, where ``k`` bits of the offset
     are still to come. Combinational; ``len(offset)`` / 2 multiplexer levels.
     """
+    return _select(m, platform, [src[i] for i in range(len(src))], offset, width)
+
+
+def _select(m, platform, cur, offset, width):
+    """:func:`bit_select` of the bits ``cur``; None for a bit known to be 0 (past the end of
+    the source, or of a padding of zeros), which needs no logic."""
     ecp5 = is_ecp5(platform)
-    cur = [src[i] for i in range(len(src))]
     k = len(offset)
     while k > 0:
         step_bits = 1 if k % 2 else 2
         k -= step_bits
         step = 1 << k
         sel = offset[k:k + step_bits]
-        n_out = width + step - 1
-        out = Signal(n_out)
         ways = 1 << step_bits
-
-        def tap(j, w):
-            i = j + w * step
-            return cur[i] if i < len(cur) else Const(0)
-        for j in range(n_out):
-            ins = [tap(j, w) for w in range(ways)]
-            in_range = j + (ways - 1) * step < len(cur)
-            if ecp5 and ways == 4 and in_range:
-                m.d.comb += out[j].eq(_mux4_ecp5(m, sel, ins))
-            else:
-                m.d.comb += out[j].eq(Array(ins)[sel] if ways == 4 else Mux(sel, ins[1], ins[0]))
-        cur = [out[j] for j in range(n_out)]
+        out = []
+        for j in range(width + step - 1):
+            ins = [cur[i] if i < len(cur) else None for i in (j + w * step for w in range(ways))]
+            if all(b is None for b in ins):
+                out.append(None)
+                continue
+            bit = Signal(name=f"sel{k}_{j}")
+            m.d.comb += bit.eq(_mux(m, ecp5, sel, ins))
+            out.append(bit)
+        cur = out
     result = Signal(width)
-    m.d.comb += result.eq(Cat(*cur[:width]))
+    m.d.comb += result.eq(Cat(*(Const(0) if b is None else b for b in cur[:width])))
+    return result
+
+
+def shift_left(m, platform, value, amount, width):
+    """``(value << amount)[:width]``: stages of 4:1 multiplexers from the low bits of
+    ``amount`` up (a 2:1 stage last for an odd number of bits), each as wide as the shifted value
+    so far. Combinational; ``len(amount)`` / 2 multiplexer levels."""
+    ecp5 = is_ecp5(platform)
+    cur = [value[i] for i in range(min(len(value), width))]
+    k = 0
+    while k < len(amount):
+        step_bits = min(2, len(amount) - k)
+        sel = amount[k:k + step_bits]
+        step = 1 << k
+        ways = 1 << step_bits
+        out = []
+        for j in range(min(width, len(cur) + (ways - 1) * step)):
+            ins = [cur[i] if 0 <= i < len(cur) else None
+                   for i in (j - w * step for w in range(ways))]
+            bit = Signal(name=f"shl{k}_{j}")
+            m.d.comb += bit.eq(_mux(m, ecp5, sel, ins))
+            out.append(bit)
+        cur = out
+        k += step_bits
+    result = Signal(width)
+    m.d.comb += result.eq(Cat(*cur))
     return result

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.layouts import CHUNK_MAGIC, ChunkHeader, TableConfig
 
+from .bitselect import shift_left
 from .encoder import ChunkMeta, Field
 from .ports import Word
 
@@ -45,7 +46,9 @@ class PairPacker(wiring.Component):
         total = Signal(7)
         f = self.fields.payload
         m.d.comb += [
-            merged.eq(acc | (f.item.value << nacc)),
+            # (nacc < 32: what is left of the fields after whole words, a field being at most
+            # 32 bits)
+            merged.eq(acc | shift_left(m, platform, f.item.value, nacc[:5], 64)),
             total.eq(nacc + f.item.width),
         ]
         advance = ~self.words.valid | self.words.ready
