@@ -1,7 +1,7 @@
 """tANS decoder lane: payload words in, one (code, raw extra bits) per clock out."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import crc, data, fifo, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
@@ -9,6 +9,7 @@ from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
 
 from .bitreader import BitReader
 from .bitselect import bit_select
+from .crc32 import Crc32Word
 from .ports import ErrorCode, Status, TableWrite, Word
 from .tableram import TableRAM
 
@@ -146,7 +147,7 @@ class TansDecoder(wiring.Component):
 
         m.submodules.reader = reader = BitReader(F)
         wiring.connect(m, wiring.flipped(self.words), reader.words)
-        m.submodules.crc = crc_unit = crc.catalog.CRC32_ISO_HDLC(data_width=32).create()
+        m.submodules.crc = crc_unit = Crc32Word()
         m.submodules.table_ram = ram = TableRAM(1 << R, 32)
         pair_layout = RawPair(X)
         m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(

@@ -1,12 +1,13 @@
 """Bit packer and chunk framer: payload fields -> 32-bit words -> chunks with their headers."""
 
 from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import crc, data, memory, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layouts import CHUNK_MAGIC, ChunkHeader, TableConfig
 
 from .bitselect import shift_left
+from .crc32 import Crc32Word
 from .encoder import ChunkMeta, Field
 from .ports import Word
 
@@ -121,7 +122,7 @@ class ChunkFramer(wiring.Component):
         wp = mem.write_port()
         rp = mem.read_port(domain="sync")
         m.d.comb += rp.en.eq(0)
-        m.submodules.crc = crc_unit = crc.catalog.CRC32_ISO_HDLC(data_width=32).create()
+        m.submodules.crc = crc_unit = Crc32Word()
 
         full = Array(Signal(name=f"full{k}") for k in range(2))
         count = Array(Signal(range(depth + 1), name=f"count{k}") for k in range(2))
