@@ -67,8 +67,9 @@ class TansDecoder(wiring.Component):
     emits its pairs in the order of the tensor. The decode table is written through
     :attr:`table` while the lane is idle (address 0: :class:`~golden.layouts.TableConfig`,
     address ``1 + u``: the :class:`~golden.layouts.DecodeEntry` of state ``u``, as
-    :meth:`golden.codec.Table.image` gives them), so a new code book or table needs no
-    re-synthesis; the host writes the table before it sends the tensor.
+    :meth:`golden.codec.Table.image` gives them; one write per clock, made a clock after it
+    is taken), so a new code book or table needs no re-synthesis; the host writes the table
+    before it sends the tensor.
 
     **How.** The interleaved states of a chunk circulate in a ring of :data:`RING` register
     stages: the table entry of a state (read with two register stages, so that no path starts
@@ -173,17 +174,23 @@ class TansDecoder(wiring.Component):
         def fail(code):
             m.d.comb += found[code].eq(1)
 
-        # --- table port: writes while idle
+        # --- table port: writes while idle, a cycle after they are taken (from registers: no
+        # path from the handshake to the block RAM's write pins, which may sit far away)
         table_bad = Signal()
-        written = DecodeEntry(self.table.payload.data)
-        m.d.comb += [
-            ram.write_addr.eq(self.table.payload.addr - 1),
-            ram.write_data.eq(self.table.payload.data),
-        ]
+        t_valid = Signal()
+        t_write = Signal(TableWrite)
+        m.d.sync += t_valid.eq(self.table.valid & self.table.ready)
         with m.If(self.table.valid & self.table.ready):
-            with m.If(self.table.payload.addr == 0):
-                m.d.sync += [self.config.eq(self.table.payload.data), table_bad.eq(0)]
-            with m.Elif(self.table.payload.addr <= (1 << R)):
+            m.d.sync += t_write.eq(self.table.payload)
+        written = DecodeEntry(t_write.data)
+        m.d.comb += [
+            ram.write_addr.eq(t_write.addr - 1),
+            ram.write_data.eq(t_write.data),
+        ]
+        with m.If(t_valid):
+            with m.If(t_write.addr == 0):
+                m.d.sync += [self.config.eq(t_write.data), table_bad.eq(0)]
+            with m.Elif(t_write.addr <= (1 << R)):
                 m.d.comb += ram.write_en.eq(1)
                 # (checked here, as the table is written, rather than in the decoding loop)
                 with m.If((written.nbits > R) | (written.total < written.nbits) |

@@ -31,7 +31,8 @@ class TansEncoder(wiring.Component):
     bits each, ``last`` on state 0). Reversed once more, the fields are the chunk body in order.
 
     The table is written through :attr:`table` while :attr:`busy` is low (see
-    :meth:`golden.codec.Table.encoder_image`). A code the table cannot code raises
+    :meth:`golden.codec.Table.encoder_image`; one write per clock, made a clock after it is
+    taken, and no pair is taken in that clock). A code the table cannot code raises
     :attr:`uncodable` (sticky until :attr:`clear`); its pair is coded as the escape symbol's
     code 0 so the stream keeps its shape, but the tensor is not valid.
 
@@ -97,15 +98,21 @@ class TansEncoder(wiring.Component):
             m.d.comb += next_rp.en.eq(0)
             next_wp_addr, next_wp_data, next_wp_en = next_wp.addr, next_wp.data, next_wp.en
 
-        # --- table port
-        a, d = self.table.payload.addr, self.table.payload.data
+        # --- table port: a write is made a cycle after it is taken, from registers (no path
+        # from the handshake, which waits for the lane to be idle, to the block RAMs' pins)
+        t_valid = Signal()
+        t_write = Signal(TableWrite)
+        m.d.comb += self.table.ready.eq(~self.busy)
+        m.d.sync += t_valid.eq(self.table.valid & self.table.ready)
+        with m.If(self.table.valid & self.table.ready):
+            m.d.sync += t_write.eq(self.table.payload)
+        a, d = t_write.addr, t_write.data
         m.d.comb += [
-            self.table.ready.eq(~self.busy),
             next_wp_addr.eq(a - ENC_NEXT_BASE), next_wp_data.eq(d),
             code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
             sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
         ]
-        with m.If(self.table.valid & self.table.ready):
+        with m.If(t_valid):
             with m.If(a == 0):
                 m.d.sync += self.config.eq(d)
             with m.Elif(a < ENC_NEXT_BASE + (1 << R)):
@@ -251,9 +258,10 @@ class TansEncoder(wiring.Component):
             with m.State("RUN"):
                 with m.If(advance):
                     stages_b_c()
-                    m.d.comb += self.pairs.ready.eq(1)
+                    # (not in the cycle a table write is made: its code map read would meet it)
+                    m.d.comb += self.pairs.ready.eq(~t_valid)
                     p = self.pairs.payload
-                    with m.If(self.pairs.valid):   # A: a pair comes in
+                    with m.If(self.pairs.valid & ~t_valid):   # A: a pair comes in
                         j = Mux(in_chunk, j_next, (p.count - 1) & (S - 1))
                         m.d.sync += [
                             va.eq(1), a_code.eq(p.item.code), a_extra.eq(p.item.extra),
