@@ -335,6 +335,9 @@ class TansDecoder(wiring.Component):
         header = Signal(ChunkHeader)     # only word 0 fields are looked at from this view
         m.d.comb += header.as_value()[:32].eq(reader.head)
         bits_ok = reader.bits_ok
+        # busy: out of IDLE, a register of its own (set and cleared with the FSM's moves out of
+        # and into IDLE), so that a multi-lane top's logic on it starts at a flip-flop that can
+        # sit next to it
         busy = Signal()
         m.d.comb += self.status.busy.eq(busy)
 
@@ -356,13 +359,12 @@ class TansDecoder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.table.ready.eq(drained), ring_clear.eq(1)]
                 with m.If(~self.table.valid & reader.has_head):
-                    m.d.sync += error_code.eq(ErrorCode.NONE)
+                    m.d.sync += [error_code.eq(ErrorCode.NONE), busy.eq(1)]
                     m.next = "HEADER0"
 
             # Each header word is taken as it comes; its checks are made in the next state,
             # from registers. (The position is 0 between chunks.)
             with m.State("HEADER0"):
-                m.d.comb += busy.eq(1)
                 with m.If(header_ready):
                     take_word()
                     m.d.sync += [
@@ -381,7 +383,6 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("HEADER1"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [last_pair.eq(pm1 == 0), tail.eq(small(pm1, 3) & (pm1 < states))]
                 with m.If(magic_bad):
                     fail(ErrorCode.MAGIC)
@@ -397,7 +398,6 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("HEADER2"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [body_zero.eq(body_left == 0), body_one.eq(body_left == 1),
                              body_two.eq(body_left == 2)]
                 with m.If(config_bad):      # a body longer than any chunk needs
@@ -413,7 +413,6 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("INIT"):   # the initial states, table_log bits each, into the ring
-                m.d.comb += busy.eq(1)
                 m.d.sync += in_body.eq(1)   # (the header's last word leaves in the first cycle)
                 with m.If(slot >= states):      # a ring position without a state
                     m.d.comb += [advance.eq(1), f_load.eq(1)]
@@ -432,7 +431,6 @@ class TansDecoder(wiring.Component):
             with m.State("RUN"):
                 go = e_valid & bits_ok & room
                 m.d.comb += [
-                    busy.eq(1),
                     advance.eq(~e_valid | go), f_load.eq(~e_valid | go), token_in.eq(go),
                     fire.eq(go), reader.consume.eq(go),
                 ]
@@ -447,7 +445,6 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("PAD"):    # after the last pair: what is left of the body
-                m.d.comb += busy.eq(1)
                 rest = 32 - reader.pos[:5]
                 m.d.sync += [pad_left.eq(rest),
                              step_take.eq(Mux(reader.pos[:5] < 32 - PAD_STEP, PAD_STEP, rest))]
@@ -461,7 +458,6 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("PADDING"):    # the rest of the last word, 8 bits a cycle, is 0
-                m.d.comb += busy.eq(1)
                 rest = pad_left - PAD_STEP      # (step_take is PAD_STEP, or all that is left)
                 with m.If(pad_left == 0):           # (the last word leaves now)
                     m.d.sync += in_body.eq(0)
@@ -475,17 +471,15 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("CRC"):    # the CRC unit takes the body's last word
-                m.d.comb += busy.eq(1)
                 m.next = "CRC2"
                 on_fail()
 
             with m.State("CRC2"):   # the CRC register has it; crc_ok is registered from it
-                m.d.comb += busy.eq(1)
                 m.next = "CHECK"
                 on_fail()
 
             with m.State("CHECK"):
-                m.d.comb += [busy.eq(1), ring_clear.eq(1)]
+                m.d.comb += ring_clear.eq(1)
                 m.d.sync += step_take.eq(32)
                 with m.If(~crc_ok):
                     fail(ErrorCode.CRC)
@@ -496,18 +490,20 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("END"):    # the tensor's `last` word must have been the final one
-                m.d.comb += busy.eq(1)
                 with m.If(reader.starved):
                     m.d.comb += reader.restart.eq(1)
                     m.next = "IDLE"
+                    with m.If(~failed):     # (else on_fail's DRAIN wins)
+                        m.d.sync += busy.eq(0)
                 with m.Else():
                     fail(ErrorCode.TRAILING)
                 on_fail()
 
             with m.State("DRAIN"):  # drop the rest of a broken tensor
-                m.d.comb += [busy.eq(1), reader.flush.eq(1), ring_clear.eq(1)]
+                m.d.comb += [reader.flush.eq(1), ring_clear.eq(1)]
                 m.d.sync += [in_body.eq(0), running.eq(0), step_take.eq(32)]
                 with m.If(reader.ended):
                     m.d.comb += reader.restart.eq(1)
+                    m.d.sync += busy.eq(0)
                     m.next = "IDLE"
         return m
