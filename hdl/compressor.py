@@ -172,6 +172,9 @@ class Compressor(wiring.Component):
         else:
             cls = PairClassifier(*FORMATS[self._fmt], X)
         m.submodules.classifier = cls
+        pair_layout = cls.pairs.payload.shape()
+        m.submodules.pair_fifo = pf = fifo.SyncFIFOBuffered(
+            width=data.Layout.cast(pair_layout).size, depth=3)
         m.submodules.reverse_pairs = rev1 = ChunkBuffer(
             data.StructLayout({"code": 9, "extra": X}), N, 1, reverse=True)
         m.submodules.encoder = enc = TansEncoder(table_log_max=R, states=S, extra_max=X,
@@ -189,8 +192,8 @@ class Compressor(wiring.Component):
         m.submodules.framer = fr = ChunkFramer(body_max, S)
 
         busy = Signal()
-        m.d.comb += busy.eq(cls.pairs.valid | rev1.busy | enc.busy | rev2.busy |
-                            (ff.level != 0) | pk.busy | fr.busy)
+        m.d.comb += busy.eq(cls.pairs.valid | (pf.level != 0) | rev1.busy | enc.busy |
+                            rev2.busy | (ff.level != 0) | pk.busy | fr.busy)
         m.d.comb += [
             cls.codebook.eq(enc.config.codebook),
             fr.config.eq(enc.config),
@@ -202,13 +205,21 @@ class Compressor(wiring.Component):
         # values -> classifier; a pending table write goes first
         wiring.connect(m, wiring.flipped(self.values), cls.values)
 
-        # pairs -> chunks
+        # pairs -> a 3-deep FIFO -> chunks: the pair reverser's ready (its room check) stays out
+        # of the classifier's and the input's readies (in the 8-lane top that chain crossed the
+        # die: 12.4 ns, 9.8 of it routing)
+        m.d.comb += [
+            pf.w_data.eq(cls.pairs.payload),
+            pf.w_en.eq(cls.pairs.valid),
+            cls.pairs.ready.eq(pf.w_rdy),
+        ]
         count = Signal(range(N))
-        p = cls.pairs.payload
+        p = Signal(pair_layout)
+        m.d.comb += p.eq(pf.r_data)
         chunk_end = p.last | (count == N - 1)
         m.d.comb += [
-            rev1.i.valid.eq(cls.pairs.valid),
-            cls.pairs.ready.eq(rev1.i.ready),
+            rev1.i.valid.eq(pf.r_rdy),
+            pf.r_en.eq(rev1.i.ready),
             rev1.i.payload.item.code.eq(p.code),
             rev1.i.payload.item.extra.eq(p.extra),
             rev1.i.payload.last.eq(chunk_end),
