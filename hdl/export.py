@@ -423,8 +423,10 @@ def _datasheet(stem, top, inner, ports, params):
                                                                "per clock"))]
     measured = ROOT / "build" / ("throughput.json" if decompressor
                                  else "throughput-compressor.json")
-    if measured.exists() and lanes == 1:
-        m = json.loads(measured.read_text())
+    # (the one-lane bench's entry is the file's top level; `python -m tb.rates` may have made
+    # the file with multi-lane entries only)
+    m = json.loads(measured.read_text()) if measured.exists() and lanes == 1 else {}
+    if isinstance(m.get("pairs_per_clock"), (int, float)):
         L += ["", f"Measured under Verilator: {m['pairs_per_clock']:.5f} values per clock "
               f"sustained without backpressure ({m['pairs']} values; `{m['source']}`, at that "
               f"test's own table log and chunk size, which may differ from the parameters "
