@@ -243,8 +243,9 @@ class MultiLaneCompressor(wiring.Component):
     out_width : int
         Words per output beat, one of :data:`OUT_WIDTHS`.
     in_beats, out_beats : int or None
-        Depth of each lane's beat FIFO and output FIFO; None: a chunk's worth (its values, and
-        the words of a chunk at 16 bits per value), at least 16.
+        Depth of each lane's beat FIFO and output FIFO; None: a chunk's worth (its beats,
+        rounded up to a power of two, and the words of a chunk at 16 bits per value), at
+        least 16.
 
     Members
     -------
@@ -269,8 +270,8 @@ class MultiLaneCompressor(wiring.Component):
             raise ValueError(f"chunk_pairs must be a multiple of lanes ({lanes}) in "
                              f"1 .. 65536, not {chunk_pairs!r}")
         bits = value_bits(fmt)
-        if in_beats is None:
-            in_beats = max(16, chunk_pairs // lanes)
+        if in_beats is None:    # a chunk's beats, rounded up to a power of two (the FIFO's
+            in_beats = 1 << (max(16, chunk_pairs // lanes) - 1).bit_length()   # pointer logic)
         if out_beats is None:
             out_beats = max(16, -(-(3 + chunk_pairs * bits // 32) // out_width))
         for name, n in (("in_beats", in_beats), ("out_beats", out_beats)):
