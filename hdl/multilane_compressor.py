@@ -104,8 +104,12 @@ class _Lane(wiring.Component):
         # the FIFO is read only into an empty `following` (a register: the refill decision, made
         # from `left` and the compressor's ready, stays out of the FIFO's read path, which
         # crossed the die in the 8-lane top at bd229d6: 12.2 ns, 9.8 of it routing); a beat of
-        # several values hides the cycle this costs, a beat of one value leaves every other clock
-        m.d.comb += in_fifo.r.ready.eq(~following_valid)
+        # several values hides the cycle this costs. A beat of one value (one lane) would leave
+        # every other clock: there the FIFO is read into `following` as it empties too.
+        if L == 1:
+            m.d.comb += in_fifo.r.ready.eq(~following_valid | refill)
+        else:
+            m.d.comb += in_fifo.r.ready.eq(~following_valid)
         with m.If(refill):
             m.d.sync += following_valid.eq(0)
         with m.If(in_fifo.r.valid & in_fifo.r.ready):
