@@ -122,7 +122,7 @@ class ChunkFramer(wiring.Component):
         # (read through the RAM's two registers: the body word leaves a block RAM's output
         # register, not its array; at 2ce0bdc the 8-lane compressor's critical path started at
         # a framer's raw block-RAM output, 5.83 ns clock-to-out, 12.7 ns in all)
-        m.submodules.mem = mem = TableRAM(size, 32)
+        m.submodules.ring = mem = TableRAM(size, 32)
         m.submodules.crc = crc_unit = Crc32Word()
 
         full = Array(Signal(name=f"full{k}") for k in range(2))
