@@ -153,12 +153,13 @@ class ChunkFramer(wiring.Component):
             crc_unit.data.eq(w.data),
         ]
         with m.If(self.words.valid & self.words.ready):
-            m.d.comb += [mem.write_en.eq(1), crc_unit.valid.eq(1), crc_unit.start.eq(w_addr == 0),
-                         written.eq(1)]
+            m.d.comb += [mem.write_en.eq(1), crc_unit.valid.eq(1), written.eq(1)]
             m.d.sync += [w_addr.eq(w_addr + 1), w_ptr.eq(w_ptr + 1)]
             with m.If(w.last):
                 m.d.sync += [pending.eq(1), count[w_slot].eq(w_addr + 1),
                              metas[w_slot].eq(w.meta)]
+        # the CRC starts again as the chunk's is taken (no word comes then), from a register
+        m.d.comb += crc_unit.start.eq(pending)
         with m.If(pending):
             m.d.sync += [crcs[w_slot].eq(crc_unit.crc), full[w_slot].eq(1),
                          w_slot.eq(~w_slot), w_addr.eq(0), pending.eq(0)]

