@@ -266,8 +266,24 @@ def _family(device):
 
 
 def _resources(top, lanes, fmt, table_log_max, states):
-    """Markdown lines: the resource figures of this configuration, from build reports if there
-    are any, else from docs/results.md, saying where they come from."""
+    """Markdown lines: the resource figures of this configuration, the published ones of
+    docs/results.md (per FPGA family) and this checkout's own build reports if there are any,
+    each saying where it comes from."""
+    local = _local_resources(top, lanes, fmt, table_log_max, states)
+    published = _published_resources(top, lanes, fmt, table_log_max, states)
+    if not local and not published:
+        return [f"Not measured for this configuration: docs/results.md (FPGA) has no figures "
+                f"for top {top!r}, {lanes} lane(s), {fmt}, table log {table_log_max}"
+                f"{'' if states is None else f', {states} states'}, and there is no "
+                f"build/*/report.json for it "
+                f"(`python -m fpga.build` makes one)."]
+    if local and published:
+        return published + ["", "This checkout's own builds:", ""] + local
+    return published or local
+
+
+def _local_resources(top, lanes, fmt, table_log_max, states):
+    """Markdown lines from this checkout's build/*/report.json and build/synth, or []."""
     lines = []
     reports = []
     for path in sorted((ROOT / "build").glob("*/report.json")):
@@ -316,8 +332,12 @@ def _resources(top, lanes, fmt, table_log_max, states):
                   "not counted. Fmax is nextpnr's post-route figure at seed 1 (no PLL; see "
                   "docs/results.md, FPGA). Figures are of the commit named, not necessarily of "
                   "this export's."]
-        return lines
-    # no build reports: the tables of docs/results.md
+    return lines
+
+
+def _published_resources(top, lanes, fmt, table_log_max, states):
+    """Markdown lines from the tables of docs/results.md, or []."""
+    lines = []
     results = (ROOT / "docs" / "results.md").read_text()
     fpga = results.split("## FPGA", 1)[-1]
     commit = re.search(r"Hardware at commit (\w+)", fpga)
@@ -328,11 +348,7 @@ def _resources(top, lanes, fmt, table_log_max, states):
                 (states is None or cols[3] == str(states)):
             rows.append(cols)
     if not rows or lanes != 1 or fmt != "bf16":
-        return [f"Not measured for this configuration: docs/results.md (FPGA) has no figures "
-                f"for top {top!r}, {lanes} lane(s), {fmt}, table log {table_log_max}"
-                f"{'' if states is None else f', {states} states'}, and there is no "
-                f"build/*/report.json for it "
-                f"(`python -m fpga.build` makes one)."]
+        return []
     lines += ["| family | board | Fmax MHz (seeds) | LUT4 | FF | block RAM | component "
               "LUT4 + carry / FF |", "|---|---|---|---:|---:|---:|---|"]
     for cols in rows:

@@ -2,6 +2,7 @@
 the datasheet's, and the exported Verilog itself, not the test benches' own, decodes all 65,536
 bf16 patterns (and encodes them) bit-exact against the golden model under random stalls."""
 
+import json
 import re
 import subprocess
 import sys
@@ -220,3 +221,28 @@ def test_exported_compressor_all_bf16_patterns(exported):
     check(harness.run([{"tensors": tensors, "name": "all-bf16"},
                        {"tensors": tensors, "name": "all-bf16/stalls", "in_stall": 0.35,
                         "out_stall": 0.35, "seed": 5}], "export"))
+
+
+def test_resources_with_a_build_report(tmp_path, monkeypatch):
+    """A checkout with its own build report: its figures, and still the published ones of
+    every family (a developer's build of one board does not hide the others)."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text((ROOT / "docs" / "results.md").read_text())
+    (tmp_path / "build" / "mine").mkdir(parents=True)
+    (tmp_path / "build" / "mine" / "report.json").write_text(json.dumps({
+        "top": "decompressor", "lanes": 1, "fmt": "bf16", "table_log_max": 10, "states": None,
+        "seed": 1, "device": "LFE5U-85F", "source": "abcdef1", "fmax_mhz": 123.45,
+        "yosys_cells": {"component": {"LUT4": 4321, "CCU2C": 9, "TRELLIS_FF": 77,
+                                      "DP16KD": 2}}}))
+    monkeypatch.setattr(export, "ROOT", tmp_path)
+    lines = "\n".join(export._resources("decompressor", 1, "bf16", 10, None))
+    assert "| 123.45 | 4321 | 9 CCU2C | 77 | 2 DP16KD |" in lines
+    assert "build/mine/report.json" in lines and "commit abcdef1" in lines
+    assert "From docs/results.md" in lines
+    assert re.search(r"^\| iCE40 \| iCEBreaker .*\| 10 \|", lines, re.M)
+    # a configuration docs/results.md has no figures of: the report alone
+    (tmp_path / "build" / "mine" / "report.json").write_text(json.dumps({
+        "top": "decompressor", "lanes": 3, "fmt": "bf16", "table_log_max": 10, "states": None,
+        "seed": 1, "device": "LFE5U-85F", "source": "abcdef1", "fmax_mhz": 99.0}))
+    lines = "\n".join(export._resources("decompressor", 3, "bf16", 10, None))
+    assert "| 99.0 |" in lines and "From docs/results.md" not in lines
