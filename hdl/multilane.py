@@ -76,6 +76,21 @@ def _or_all(values):
     return values[0]
 
 
+def _gather(m, buf, slot, take, push, value):
+    """``buf[slot] = value`` on ``take``, every other slot cleared on ``push`` (unused slots
+    leave as 0), written per slot as a flip-flop's enable and synchronous reset, so that each
+    bit's flip-flop takes ``value`` straight (on ECP5 its CE and LSR, no LUT per bit; as an
+    indexed write ABC9 built each bit as a 6-input LUT, about 4 LUT4)."""
+    for i in range(len(buf)):
+        load = Signal(name=f"load{i}")
+        clear = Signal(name=f"clear{i}")
+        m.d.comb += [load.eq(take & (slot == i)), clear.eq(push & ~load)]
+        with m.If(clear):
+            m.d.sync += buf[i].eq(0)
+        with m.Elif(load):
+            m.d.sync += buf[i].eq(value)
+
+
 def _Ticket(lanes):
     """Dispatcher -> collector, one per chunk in payload order (or per tensor-level error)."""
     return data.StructLayout({
@@ -259,14 +274,15 @@ class _Lane(wiring.Component):
         slot = Signal(range(G + 1))
         m.d.comb += slot.eq(count)
         with m.If(push):
-            m.d.sync += [count.eq(0), final.eq(0), buf.eq(0)]   # unused slots leave as 0
+            m.d.sync += [count.eq(0), final.eq(0)]
             m.d.comb += slot.eq(0)
             with m.If(beat.end):
                 m.d.sync += done.eq(0)
         with m.If(take):
-            m.d.sync += [buf[slot].eq(pk.values.payload.value), count.eq(slot + 1)]
+            m.d.sync += count.eq(slot + 1)
             with m.If(pk.values.payload.last):
                 m.d.sync += final.eq(1)
+        _gather(m, buf, slot, take, push, pk.values.payload.value)
 
         head = beat_layout(out_fifo.r.payload)
         stopped = Signal()              # the chunk's end beat has been taken, the ready not low

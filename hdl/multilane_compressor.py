@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .blockfifo import BlockFIFO
 from .compressor import Compressor
 from .decompressor import _check_format, value_bits
-from .multilane import LANES_MAX, InBeat, Values, _or_all
+from .multilane import LANES_MAX, InBeat, Values, _gather, _or_all
 from .ports import ErrorCode, Status, TableWrite
 
 __all__ = ["MultiLaneCompressor", "OUT_WIDTHS", "CHUNK_PAIRS_MAX", "chunk_pairs_for"]
@@ -155,10 +155,11 @@ class _Lane(wiring.Component):
         slot = Signal(range(W + 1))
         m.d.comb += slot.eq(count)
         with m.If(push):
-            m.d.sync += [count.eq(0), end.eq(0), last.eq(0), buf.eq(0)]  # unused slots: 0
+            m.d.sync += [count.eq(0), end.eq(0), last.eq(0)]
             m.d.comb += slot.eq(0)
+        _gather(m, buf, slot, take, push, w.data)       # (unused slots leave as 0)
         with m.If(take):
-            m.d.sync += [buf[slot].eq(w.data), count.eq(slot + 1)]
+            m.d.sync += count.eq(slot + 1)
             with m.Switch(hpos):
                 with m.Case(1):
                     m.d.sync += [body_left.eq(w.data), hpos.eq(2)]
