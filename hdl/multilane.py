@@ -91,6 +91,16 @@ def _gather(m, buf, slot, take, push, value):
             m.d.sync += buf[i].eq(value)
 
 
+def _next_lane(lane, lanes):
+    """The lane after ``lane`` of ``lanes``, round. For a power of two the count wraps by itself:
+    no compare, and no synchronous reset that Yosys would derive from the register's own value
+    (Yosys 0.70's ABC9 takes a loop through a flip-flop's LSR pin for a combinational loop, and
+    its reintegration then fails an assertion)."""
+    if lanes & (lanes - 1) == 0:
+        return lane + 1
+    return Mux(lane == lanes - 1, 0, lane + 1)
+
+
 def _Ticket(lanes):
     """Dispatcher -> collector, one per chunk in payload order (or per tensor-level error)."""
     return data.StructLayout({
@@ -728,7 +738,7 @@ class MultiLaneDecompressor(wiring.Component):
                     ticket.lane.eq(next_lane), ticket.has_lane.eq(1), ticket.first.eq(first),
                     ticket.last.eq(new.hlast),
                     ticket.error.eq(Mux(short2, ErrorCode.TRUNCATED, ErrorCode.NONE)),
-                    next_lane.eq(Mux(next_lane == N - 1, 0, next_lane + 1)),
+                    next_lane.eq(_next_lane(next_lane, N)),
                     first.eq(0),
                 ]
             with m.Elif(trailing | a.short1):
@@ -812,7 +822,6 @@ class MultiLaneDecompressor(wiring.Component):
         held_valid = Signal()
         held_last = Signal()            # its ticket's: the tensor's last chunk
         held_error = Signal(ErrorCode)  # its ticket's: what the dispatcher found
-        m.d.sync += held_valid.eq(0)
 
         reading = Signal()
         m.d.comb += reading.eq(cur_ticket_valid & cur_ticket.has_lane & ~first_pending & out_free)
@@ -824,27 +833,36 @@ class MultiLaneDecompressor(wiring.Component):
                                          ~(just_moved & (moved_lane == k)))
             m.d.comb += lane.beats.ready.eq(lane_ready[k])
         chunk_done = Signal()           # the current chunk is finished in this clock
+        # (held_valid as one expression, not a flip-flop cleared by default and set under
+        # conditions: Yosys would make first_pending its synchronous reset, and with
+        # first_pending's own reset on held_valid, Yosys 0.70's ABC9 takes the two LSR pins for
+        # a combinational loop and fails an assertion; see _next_lane)
+        m.d.sync += held_valid.eq(cur_ticket_valid & ~first_pending &
+                                  (got_valid | ~cur_ticket.has_lane))
         with m.If(cur_ticket_valid & ~first_pending):
             with m.If(got_valid):
                 m.d.comb += chunk_done.eq(got.end)
-                m.d.sync += [held_valid.eq(1), held.eq(got), held_last.eq(cur_ticket.last),
+                m.d.sync += [held.eq(got), held_last.eq(cur_ticket.last),
                              held_error.eq(cur_ticket.error)]
             with m.Elif(~cur_ticket.has_lane):
                 # a ticket without chunk goes on as an empty end beat carrying its error
                 m.d.comb += chunk_done.eq(1)
-                m.d.sync += [held_valid.eq(1), held.count.eq(0), held.final.eq(0),
+                m.d.sync += [held.count.eq(0), held.final.eq(0),
                              held.end.eq(1), held.error.eq(ErrorCode.NONE), held_last.eq(0),
                              held_error.eq(cur_ticket.error)]
         m.d.sync += [just_moved.eq(chunk_done), moved_lane.eq(cur_ticket.lane)]
-        with m.If(~cur_ticket_valid | chunk_done):
-            m.d.sync += [cur_ticket.eq(next_ticket), cur_ticket_valid.eq(next_valid),
-                         first_pending.eq(next_valid & next_ticket.first)]
+        load_ticket = ~cur_ticket_valid | chunk_done
+        with m.If(load_ticket):
+            m.d.sync += [cur_ticket.eq(next_ticket), cur_ticket_valid.eq(next_valid)]
             with m.If(next_valid):
                 m.d.sync += next_valid.eq(0)
         # a tensor's first chunk clears the status once the previous tensor's last beat has
-        # passed stage 2
+        # passed stage 2 (first_pending as one expression, for Yosys: see held_valid; a chunk
+        # is never done while first_pending is set)
+        m.d.sync += first_pending.eq(Mux(load_ticket, next_valid & next_ticket.first,
+                                         first_pending & held_valid))
         with m.If(cur_ticket_valid & first_pending & ~held_valid):
-            m.d.sync += [first_pending.eq(0), code.eq(ErrorCode.NONE), drop.eq(0)]
+            m.d.sync += [code.eq(ErrorCode.NONE), drop.eq(0)]
 
         def fail(error):
             with m.If(error != ErrorCode.NONE):
