@@ -227,9 +227,14 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
                        in_width=in_width, synth_opts=synth_opts, router=router, seed=seed,
                        freq=freq, root=root)
     _setup_tools()
-    platform = getattr(importlib.import_module(module), cls)()
-    # constrain the oscillator pin at `freq`: nextpnr then reports the reachable Fmax
-    platform.lookup(platform.default_clk).clock = Clock(freq * 1e6)
+
+    def new_platform():
+        platform = getattr(importlib.import_module(module), cls)()
+        # constrain the oscillator pin at `freq`: nextpnr then reports the reachable Fmax
+        platform.lookup(platform.default_clk).clock = Clock(freq * 1e6)
+        return platform
+
+    platform = new_platform()
 
     start = time.monotonic()
     source = source_version()           # (before the build: the sources may change meanwhile)
@@ -242,7 +247,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
                        router, family, platform, component, outdir, old.get("build_seconds"),
                        source=old.get("source"))
-    def run(opts):
+
+    def run(platform, opts):
         return platform.build(
             KeepAlive(component), name="top", build_dir=str(outdir), do_program=False,
             do_build=do_build,
@@ -260,7 +266,7 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
 
     try:
         try:
-            plan = run(synth_opts)
+            plan = run(platform, synth_opts)
         except subprocess.CalledProcessError:
             if synth_opts or not any(ABC9_REINTEGRATE_BUG in e for e in errors()):
                 raise
@@ -269,7 +275,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
             print(f"{outdir}: Yosys' ABC9 failed its reintegration assertion; building again "
                   f"with synth_opts {ABC9_FALLBACK!r}", file=sys.stderr, flush=True)
             synth_opts = ABC9_FALLBACK
-            plan = run(synth_opts)
+            platform = new_platform()       # (a platform builds once)
+            plan = run(platform, synth_opts)
     except subprocess.CalledProcessError:
         raise BuildError(f"{outdir}: " + ("; ".join(dict.fromkeys(errors())) or "build failed"))
 
