@@ -44,7 +44,7 @@ class Decompressor(wiring.Component):
     tensor's table (:meth:`golden.codec.Table.image`) through :attr:`table`, then stream its
     payload into :attr:`words`; values leave :attr:`values` in the tensor's order, one per
     clock for chunks of 4 interleaved states (``states / 4`` for 1 or 2). Latency from the first
-    header word to the first value: 14 cycles.
+    header word to the first value: 22 cycles.
     The table port takes writes once the previous tensor's last value has left :attr:`values`.
     Every ready is driven from registers or from the next stage's ready through a stage
     register; no valid depends on a ready, so tops can be chained. Errors: see
