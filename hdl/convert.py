@@ -21,7 +21,7 @@ class FloatPacker(wiring.Component):
     Handles both float code books of one format: ``*-exp`` (code = exponent, extra = sign,
     mantissa) and ``*-sexp`` (code = sign, exponent, extra = mantissa), chosen at run time by
     the table's code book identifier; identical to :meth:`golden.codebooks.FloatCodeBook.decode`.
-    Latency one cycle, throughput one value per cycle.
+    Extra bits above the code's width are ignored. Latency one cycle, throughput one value per cycle.
 
     Parameters
     ----------
@@ -110,8 +110,9 @@ class IntPacker(wiring.Component):
 
     The inverse of :class:`golden.codebooks.IntCodeBook` (code = bit length of ``|v|``, extra =
     ``v`` or ``v + 2**code - 1``); identical to its :meth:`~golden.codebooks.CodeBook.decode` on
-    every value of the domain. Pairs outside the code book (a code above ``bits``, extra bits
-    above the code's width) give an unspecified value. Latency one cycle, throughput one value
+    every value of the domain. Extra bits above the code's width are ignored (the decoder lane
+    leaves the stream's next bits there); a code above ``bits`` gives an unspecified value.
+    Latency one cycle, throughput one value
     per cycle.
 
     Parameters
@@ -176,8 +177,9 @@ class PositPacker(wiring.Component):
     A per-code table, taken from that code book at elaboration, gives the code's magnitude
     prefix (regime, terminating bit, exponent: the positive posit with a zero fraction) and its
     fraction width ``fw``; the extra bits are the sign above ``fw`` fraction bits, and a negative
-    posit is the two's complement of ``prefix | fraction``. Code 0 is zero, code 1 NaR. Pairs
-    outside the code book give an unspecified value. Latency one cycle, throughput one value per
+    posit is the two's complement of ``prefix | fraction``. Code 0 is zero, code 1 NaR. Extra
+    bits above the code's width are ignored; a code outside the code book gives an unspecified
+    value. Latency one cycle, throughput one value per
     cycle.
 
     Parameters

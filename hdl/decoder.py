@@ -40,7 +40,11 @@ def check_lane_parameters(table_log_max, extra_max, states=None):
 
 
 def RawPair(extra_max):
-    """Payload of the decoder's output: a code, or an escape whose raw bits hold the code."""
+    """Payload of the decoder's output: a code, or an escape whose raw bits hold the code.
+
+    ``raw`` holds the pair's extra bits from bit 0 up; the bits above the pair's extra width are
+    the stream's next bits (not masked: each consumer reads the width its code gives, and the
+    mask was 50 LUT4 of an ECP5 lane)."""
     return data.StructLayout({"code": 9, "escape": 1, "raw": extra_max, "last": 1})
 
 
@@ -288,7 +292,6 @@ class TansDecoder(wiring.Component):
         f_code = Signal(9)
         f_escape = Signal()
         f_nbits = Signal(4)
-        f_width = Signal(range(X + 1))
         f_last = Signal()
         f_out = Signal()                # F holds a pair just decoded: output it
         f_final = Signal()              # ... whose next state is final: it must be 0
@@ -298,7 +301,7 @@ class TansDecoder(wiring.Component):
                 f_valid.eq(token_in), f_field.eq(reader.field),
                 f_mask.eq(_thermometer(mask_n, R)), f_base.eq(base_in),
                 f_code.eq(e.code), f_escape.eq(e.escape), f_nbits.eq(e.nbits),
-                f_width.eq(e.total - e.nbits), f_last.eq(chunk_last & last_pair),
+                f_last.eq(chunk_last & last_pair),
             ]
         m.d.sync += [f_out.eq(fire), f_final.eq(fire & tail), f_pad.eq(pad_step)]
         with m.If(ring_clear):
@@ -319,7 +322,7 @@ class TansDecoder(wiring.Component):
             o_valid.eq(f_out),
             o_pair.code.eq(f_code),
             o_pair.escape.eq(f_escape),
-            o_pair.raw.eq(aligned & _thermometer(f_width, X)),
+            o_pair.raw.eq(aligned),
             o_pair.last.eq(f_last),
         ]
         room = Signal()     # 4 places free: for the pairs in E, F and the output register

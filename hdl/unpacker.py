@@ -11,7 +11,8 @@ __all__ = ["PairUnpacker", "Pair"]
 
 
 def Pair(extra_max):
-    """A coding pair: ``code`` and its ``extra`` bits (``widths[code]`` of them are used)."""
+    """A coding pair: ``code`` and its ``extra`` bits (the low ``widths[code]`` of them are
+    used; the bits above are the stream's next bits, as the decoder lane leaves them)."""
     return data.StructLayout({"code": 9, "extra": extra_max, "last": 1})
 
 

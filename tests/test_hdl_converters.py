@@ -136,10 +136,15 @@ def test_fixed_latency_and_throughput():
     assert cycles <= 500 + 3, cycles
 
 
-def pack_pairs(book, patterns):
+def pack_pairs(book, patterns, extra_max):
+    """The pairs of ``patterns``, random bits above each code's extra bits (the decoder lane
+    leaves the stream's next bits there: a converter reads a code's own width only)."""
     codes, extras = book.encode(patterns)
     lasts = lasts_for(len(patterns), 97)
-    return [{"code": int(c), "extra": int(x), "last": last}
+    rng = random.Random(len(patterns))
+    widths = [int(w) for w in book.widths]
+    return [{"code": int(c), "extra": int(x) | rng.getrandbits(extra_max) >> widths[c] << widths[c],
+             "last": last}
             for c, x, last in zip(codes, extras, lasts)], lasts
 
 
@@ -149,7 +154,7 @@ def test_int_packer_whole_domain(bits, extra_max):
     dut = IntPacker(bits, extra_max)
     patterns = np.arange(1 << bits)
     patterns = np.concatenate([patterns, patterns[::-1]])
-    payloads, lasts = pack_pairs(book, patterns)
+    payloads, lasts = pack_pairs(book, patterns, dut.extra_max)
     got, got_lasts, _ = run_stream(dut, dut.pairs, dut.values, payloads, seed=bits,
                                    in_stall=0.3, out_stall=0.3,
                                    setup=[(dut.codebook, book.ident)])
@@ -168,7 +173,7 @@ POSIT16_SAMPLE = np.concatenate([
 def test_posit_packer(name, patterns):
     book = codebooks.get(name)
     dut = PositPacker(book.n, book.es)
-    payloads, lasts = pack_pairs(book, patterns)
+    payloads, lasts = pack_pairs(book, patterns, dut.extra_max)
     got, got_lasts, _ = run_stream(dut, dut.pairs, dut.values, payloads, seed=book.n,
                                    in_stall=0.3, out_stall=0.3,
                                    setup=[(dut.codebook, book.ident)])
