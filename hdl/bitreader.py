@@ -14,22 +14,18 @@ __all__ = ["BitReader"]
 
 
 class BitReader(wiring.Component):
-    """A window of two words ``w1:w0`` over the input, with three words of prefetch.
+    """A window of three words ``w2:w1:w0`` over the input, with two words of prefetch.
 
-    :attr:`field` shows ``field_bits`` bits of the window from bit :attr:`pos` (0 .. 31) on, LSB
+    :attr:`field` shows ``field_bits`` bits of the window from bit :attr:`pos` (0 .. 63) on, LSB
     first. The user consumes ``take`` bits (0 .. 32) by raising ``consume``: the position moves
-    on to :attr:`sum`, ``pos + take``; when that passes the end of ``w0`` (``sum >= 32``) the
-    window moves up a word in the same cycle (:attr:`shift`) and the position is ``sum - 32``.
-    So the field selects from 64 bits at 32 positions: 185 LUT4 for a 26-bit field on ECP5,
-    against 225 for the window of three words at 64 positions that moved a cycle late, off a
-    register. (The move's clock enables hang off the sum's carry: the lane's loop is a carry
-    chain and a fan-out longer; a multi-lane top's clock is set by its shared logic, not by it.)
-    A chunk header word is read from :attr:`head` at ``pos == 0`` and taken as 32 bits, one
-    word per cycle. Words move ``w4 -> w3 -> w2 -> w1 -> w0`` through clock enables only (the
-    data path has no multiplexers); the ready of :attr:`words` depends on registers only; one
-    word per cycle is taken while one of the two top slots is free.
+    on, ``pos[:5] + take``. Once the position has passed the end of ``w0`` (``pos >= 32``),
+    the window moves up a word in the next cycle (:attr:`shift`), whatever the user does; so
+    the decision to move the window comes from a register, not from this cycle's addition.
+    A chunk header word is read from :attr:`head` at ``pos == 0`` and taken as 32 bits. Words move ``w3 -> w2 -> w1 -> w0`` through clock enables only (the data
+    path has no multiplexers); the ready of :attr:`words` depends on registers only; one word
+    per cycle is taken while one of the two prefetch slots is free.
 
-    :attr:`bits_ok`: the two words of the window are there (or no more words will come: the
+    :attr:`bits_ok`: the three words of the window are there (or no more words will come: the
     tensor's ``last`` word is in, and bits beyond it are not part of the stream), so the field
     is real at any position.
     :attr:`starved`: no word at the position and none will come.
@@ -49,21 +45,20 @@ class BitReader(wiring.Component):
     head : Out(32), has_head : Out(1)
         ``w0``, and whether it holds a word (a chunk header word, when ``pos == 0``: the
         decoder keeps the position at 0 between chunks).
-    pos : Out(5)
+    pos : Out(6)
     take : In(6), consume : In(1)
     sum : Out(6)
-        ``pos + take``.
+        ``pos[:5] + take``, the position in the word being read after this step.
     shift : Out(1)
-        ``w0`` leaves this cycle (``consume`` and ``sum >= 32``); :attr:`head` is the word that
-        leaves.
+        ``w0`` leaves this cycle; :attr:`head` is the word that leaves.
     bits_ok, starved, ended : Out(1)
     settled : Out(1), held : Out(2)
-        The last word is in and every word is down in the window or in ``w2``, which hold
-        ``held`` words: the rest of the stream.
+        The last word is in and every word is down in the window, which holds ``held``
+        words: the rest of the stream.
     flush, restart : In(1)
     """
 
-    SLOTS = 5         # two words under the field, three of prefetch
+    SLOTS = 5         # three words under the field, two of prefetch
 
     def __init__(self, field_bits):
         if not 1 <= field_bits <= 32:
@@ -74,7 +69,7 @@ class BitReader(wiring.Component):
             "field": Out(field_bits),
             "head": Out(32),
             "has_head": Out(1),
-            "pos": Out(5),
+            "pos": Out(6),
             "take": In(6),
             "consume": In(1),
             "sum": Out(6),
@@ -96,14 +91,15 @@ class BitReader(wiring.Component):
         m = Module()
         w = [Signal(32, name=f"w{i}") for i in range(self.SLOTS)]
         v = [Signal(name=f"v{i}") for i in range(self.SLOTS)]
+        high = self.pos[5]              # w0 is used up: the position is in w1
 
-        # the field: a 2:1 stage (by 16s), then 4:1 stages (by 4s, by 1s)
-        window = Cat(w[0], w[1])
+        # the field: three stages of 4:1 multiplexers (shift by 16s, by 4s, by 1s)
+        window = Cat(w[0], w[1], w[2])
         m.d.comb += self.field.eq(bit_select(m, platform, window, self.pos, self._field_bits))
         m.d.comb += [
             self.head.eq(w[0]),
-            self.sum.eq(self.pos + self.take),
-            self.shift.eq(self.consume & self.sum[5]),
+            self.sum.eq(self.pos[:5] + self.take),
+            self.shift.eq(high),
             # registers only: with w3 free, w4 moves on this cycle (or is free already)
             self.words.ready.eq(~(v[3] & v[4]) & ~self.ended),
         ]
@@ -121,14 +117,15 @@ class BitReader(wiring.Component):
 
         # the next state
         v_next = [Signal(name=f"v{i}_next") for i in range(self.SLOTS)]
-        pos_next = Signal(5)
+        pos_next = Signal(6)
         ended_next = Signal()
         leave = [self.shift] + move         # slot i's word leaves (down, or out of w0)
         for i in range(self.SLOTS):
             arrive = move[i] if i < self.SLOTS - 1 else accept
             m.d.comb += v_next[i].eq(((v[i] & ~leave[i]) | arrive) & ~self.flush)
         m.d.comb += [
-            pos_next.eq(Mux(self.flush, 0, Mux(self.consume, self.sum[:5], self.pos))),
+            pos_next.eq(Mux(self.flush, 0,
+                            Mux(self.consume, self.sum, Cat(self.pos[:5], 0)))),
             ended_next.eq((self.ended | (accept & self.words.payload.last)) & ~self.restart),
         ]
         # Once the last word is in and every word is down in the window without a gap, the
@@ -142,10 +139,11 @@ class BitReader(wiring.Component):
             settled.eq(self.ended & ~v[3] & ~v[4] & ~(v[2] & ~v[1]) & ~(v[1] & ~v[0]) &
                        ~self.flush & ~self.restart),
         ]
+        here = Mux(high, v[1], v[0])
         m.d.comb += [
             # every word under the field (at any position) is there, or the rest of the stream
-            self.bits_ok.eq((v[0] & v[1]) | settled),
-            self.starved.eq(settled & ~v[0]),
+            self.bits_ok.eq((v[0] & v[1] & v[2]) | settled),
+            self.starved.eq(settled & ~here),
             self.has_head.eq(v[0]),
             self.held.eq(v[0] + v[1] + v[2]),
         ]

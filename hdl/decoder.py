@@ -44,7 +44,7 @@ def RawPair(extra_max):
 
     ``raw`` holds the pair's extra bits from bit 0 up; the bits above the pair's extra width are
     the stream's next bits (not masked: each consumer reads the width its code gives, and the
-    mask was 50 LUT4 of an ECP5 lane)."""
+    mask was 26 LUT4 of an ECP5 lane)."""
     return data.StructLayout({"code": 9, "escape": 1, "raw": extra_max, "last": 1})
 
 
@@ -233,31 +233,29 @@ class TansDecoder(wiring.Component):
                      crc_start.eq(crc_starting), crc_ok.eq(crc_unit.crc == crc_expect)]
         m.d.comb += [crc_unit.data.eq(crc_word), crc_unit.valid.eq(crc_valid),
                      crc_unit.start.eq(crc_start)]
-        # (a body word that leaves is counted a cycle later, from the register crc_valid: the
-        # counter's clock enable starts at a flip-flop, not at the reader's carry)
-        with m.If(crc_valid):
+        with m.If(reader.shift & in_body):
             m.d.sync += [body_left.eq(body_left - 1), body_zero.eq(body_one),
                          body_one.eq(body_two),
                          body_two.eq(small(body_left, 2) & (body_left[:2] == 3))]
         # the stream has ended with fewer words than the body still needs
         short = Signal()
-        m.d.sync += short.eq(in_body & reader.settled & ~crc_valid &
+        m.d.sync += short.eq(in_body & reader.settled &
                              (~small(body_left, 2) | (body_left[:2] > reader.held)))
         with m.If(short):
             fail(ErrorCode.TRUNCATED)
-        # body words from the one being read (w0) on: none, or one (the count is a cycle late
-        # when a word left in the last cycle)
-        rest_zero = Mux(crc_valid, body_one, body_zero)
-        rest_one = Mux(crc_valid, body_two, body_one)
+        # body words from the one being read (w0, or w1 once w0 is used up) on: none, or one
+        high = reader.pos[5]
+        rest_zero = Mux(high, body_one, body_zero)
+        rest_one = Mux(high, body_two, body_one)
         # A step that reads past the body's end is found one cycle later, from registers: the
-        # step read some bits with no body word left, or went past the end of the last one
-        # (the window moved on, and the position is not at the start of the next word).
+        # step read some bits with no body word left, or went past the end of the last one.
         step_zero = Signal()
         step_one = Signal()
         body_step = Signal()            # bits of the body are taken (not a header word)
         m.d.sync += [step_zero.eq(body_step & rest_zero & (reader.take != 0)),
-                     step_one.eq(body_step & rest_one & reader.shift)]
-        m.d.comb += found[ErrorCode.OVERRUN].eq(step_zero | (step_one & (reader.pos != 0)))
+                     step_one.eq(body_step & rest_one)]
+        m.d.comb += found[ErrorCode.OVERRUN].eq(
+            step_zero | (step_one & reader.pos[5] & (reader.pos[:5] != 0)))
 
         # --- the ring: E (entry) -> F (field) -> S (next state) -> B (table read) -> E
         e = DecodeEntry(ram.read_data)
@@ -350,9 +348,9 @@ class TansDecoder(wiring.Component):
             with m.If(failed):
                 m.next = "DRAIN"
 
-        # A header word is taken (32 bits) when the position is 0 (it always is between
-        # chunks); the window moves on in the same cycle, so a header word takes one cycle.
-        header_ready = reader.has_head
+        # A header word is taken (32 bits) when the position is 0; the window moves on in
+        # the next cycle, so a header word takes two cycles.
+        header_ready = reader.has_head & ~reader.pos[5]
 
         header_step = Signal()
         m.d.comb += body_step.eq(reader.consume & ~header_step)
@@ -418,7 +416,7 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("INIT"):   # the initial states, table_log bits each, into the ring
-                m.d.sync += in_body.eq(1)   # (the header's last word left in HEADER2)
+                m.d.sync += in_body.eq(1)   # (the header's last word leaves in the first cycle)
                 with m.If(slot >= states):      # a ring position without a state
                     m.d.comb += [advance.eq(1), f_load.eq(1)]
                 with m.Elif(bits_ok):
@@ -450,13 +448,13 @@ class TansDecoder(wiring.Component):
                 on_fail()
 
             with m.State("PAD"):    # after the last pair: what is left of the body
-                rest = 32 - reader.pos
+                rest = 32 - reader.pos[:5]
                 m.d.sync += [pad_left.eq(rest),
-                             step_take.eq(Mux(reader.pos < 32 - PAD_STEP, PAD_STEP, rest))]
-                with m.If(rest_zero):               # (the last word has left)
+                             step_take.eq(Mux(reader.pos[:5] < 32 - PAD_STEP, PAD_STEP, rest))]
+                with m.If(rest_zero):               # (w0 leaves now if it is used up)
                     m.d.sync += in_body.eq(0)
                     m.next = "CRC"
-                with m.Elif(~rest_one | (reader.pos == 0)):     # 32 or more bits left
+                with m.Elif(~rest_one | (reader.pos[:5] == 0)):     # 32 or more bits left
                     fail(ErrorCode.PADDING)
                 with m.Else():
                     m.next = "PADDING"
@@ -464,7 +462,7 @@ class TansDecoder(wiring.Component):
 
             with m.State("PADDING"):    # the rest of the last word, 8 bits a cycle, is 0
                 rest = pad_left - PAD_STEP      # (step_take is PAD_STEP, or all that is left)
-                with m.If(pad_left == 0):           # (the last word has left)
+                with m.If(pad_left == 0):           # (the last word leaves now)
                     m.d.sync += in_body.eq(0)
                     m.next = "CRC"
                 with m.Elif(bits_ok):
