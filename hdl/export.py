@@ -340,9 +340,10 @@ def _published_resources(top, lanes, fmt, table_log_max, states):
     lines = []
     results = (ROOT / "docs" / "results.md").read_text()
     fpga = results.split("## FPGA", 1)[-1]
-    commit = re.search(r"Hardware at commit (\w+)", fpga)
+    table = fpga.split("### Place and route", 1)[-1]
+    commit = re.search(r"Hardware at commit `?([0-9a-f]{7,40})\b", table)
     rows = []
-    for row in re.findall(r"^\|(.*)\|$", fpga.split("### Place and route", 1)[-1], re.M):
+    for row in re.findall(r"^\|(.*)\|$", table, re.M):
         cols = [c.strip() for c in row.split("|")]
         if len(cols) >= 10 and cols[1] == top and cols[2] == str(table_log_max) and \
                 (states is None or cols[3] == str(states)):

@@ -127,7 +127,7 @@ def test_datasheet_contents(exported, top):
     resources = text.split("## Resources", 1)[1]
     if top == "decompressor":   # docs/results.md has ECP5 and iCE40 figures of this top
         assert "ECP5" in resources and "iCE40" in resources
-        assert re.search(r"commit \w{7}", resources)
+        assert re.search(r"commit [0-9a-f]{7}", resources)
 
 
 @pytest.mark.parametrize("top", ["decompressor", "compressor"])
@@ -149,7 +149,7 @@ def test_resources_from_results_md_without_build_reports(tmp_path, monkeypatch):
     (tmp_path / "docs" / "results.md").write_text((ROOT / "docs" / "results.md").read_text())
     monkeypatch.setattr(export, "ROOT", tmp_path)
     lines = "\n".join(export._resources("decompressor", 1, "bf16", 10, None))
-    assert "From docs/results.md" in lines and re.search(r"commit \w{7}", lines)
+    assert "From docs/results.md" in lines and re.search(r"at commit [0-9a-f]{7}", lines)
     assert re.search(r"^\| ECP5 \| ULX3S-85F .*\| 2 \|", lines, re.M)      # 2 DP16KD
     assert re.search(r"^\| iCE40 \| iCEBreaker .*\| 10 \|", lines, re.M)   # 10 SB_RAM40_4K
     compressor = "\n".join(export._resources("compressor", 1, "bf16", 10, 4))
