@@ -14,15 +14,10 @@ to it with Yosys' ``sat``).
 
 from amaranth.hdl import Array, Cat, Const, Instance, Mux, Signal
 
-__all__ = ["bit_select", "shift_left", "equal", "is_ecp5"]
+__all__ = ["bit_select", "shift_left", "is_ecp5"]
 
 #: LUT4 ``Z = C ? B : A`` (INIT bit ``8D + 4C + 2B + A``).
 _MUX2_INIT = sum(1 << i for i in range(16) if (i >> (1 if i & 4 else 0)) & 1)
-#: LUT4 ``Z = (A == B) & (C == D)``, and ``Z = (A != B) & (C != D)``.
-_EQ2_INIT = sum(1 << i for i in range(16) if (i & 1) == (i >> 1 & 1) and (i >> 2 & 1) == (i >> 3))
-_NE2_INIT = sum(1 << i for i in range(16) if (i & 1) != (i >> 1 & 1) and (i >> 2 & 1) != (i >> 3))
-#: LUT4 ``Z = A & B & C & D``.
-_AND4_INIT = 1 << 15
 
 
 def is_ecp5(platform):
@@ -51,37 +46,6 @@ def _mux(m, ecp5, sel, ins):
         return _mux4_ecp5(m, sel, ins)
     ins = [Const(0) if b is None else b for b in ins]
     return Array(ins)[sel] if len(ins) == 4 else Mux(sel, ins[1], ins[0])
-
-
-def equal(m, platform, a, b, *, complement=False):
-    """``a == b`` (``a == ~b`` with ``complement``; two values of one width). On ECP5 a tree of
-    LUT4 cells: each compares two bit pairs, then ANDs of four: 21 LUT4 for 32 bits, where ABC9
-    built 44 of 6-input LUTs (three bit pairs in four LUT4). (``complement`` takes the inversion
-    into the first LUTs: a hand-placed LUT4 cannot absorb an inverter on its inputs.)
-    Elsewhere the plain comparison."""
-    if len(a) != len(b):
-        raise ValueError(f"the values must be of one width, not {len(a)} and {len(b)}")
-    if not is_ecp5(platform):
-        return a == (~b if complement else b)
-    bits = []
-    for i in range(0, len(a), 2):
-        if i + 1 < len(a):
-            pair = [a[i], b[i], a[i + 1], b[i + 1]]
-        else:       # (an odd bit: the pair's second half compares two equal constants)
-            pair = [a[i], b[i], 0, int(complement)]
-        bits.append(_lut4(m, _NE2_INIT if complement else _EQ2_INIT, pair))
-    while len(bits) > 1:
-        bits = [_lut4(m, _AND4_INIT, bits[i:i + 4] + [1] * (4 - len(bits[i:i + 4])))
-                if len(bits[i:i + 4]) > 1 else bits[i] for i in range(0, len(bits), 4)]
-    return bits[0]
-
-
-def _lut4(m, init, ins):
-    z = Signal()
-    ins = [Const(x, 1) if isinstance(x, int) else x for x in ins]
-    m.submodules += Instance("LUT4", p_INIT=init, i_A=ins[0], i_B=ins[1], i_C=ins[2],
-                             i_D=ins[3], o_Z=z)
-    return z
 
 
 def bit_select(m, platform, src, offset, width):

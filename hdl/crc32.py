@@ -118,15 +118,12 @@ class Crc32Word(wiring.Component):
         The CRC starts again, in a cycle of its own: a word taken with ``start`` is lost.
     crc : Out(32)
         The CRC of the words so far (of none: 0).
-    register : Out(32)
-        The register itself, ``crc ^ 0xFFFFFFFF`` (to compare with no inverters on the way).
     """
 
     data: In(32)
     valid: In(1)
     start: In(1)
     crc: Out(32)
-    register: Out(32)
 
     def elaborate(self, platform):
         m = Module()
@@ -136,5 +133,5 @@ class Crc32Word(wiring.Component):
             m.d.sync += reg.eq(0xFFFFFFFF)
         with m.Elif(self.valid):
             m.d.sync += reg.eq(step)
-        m.d.comb += [self.crc.eq(reg ^ 0xFFFFFFFF), self.register.eq(reg)]
+        m.d.comb += self.crc.eq(reg ^ 0xFFFFFFFF)
         return m

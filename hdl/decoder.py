@@ -8,7 +8,7 @@ from golden.layouts import (CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig,
                             TABLE_LOG_MAX, TABLE_LOG_MIN)
 
 from .bitreader import BitReader
-from .bitselect import bit_select, equal
+from .bitselect import bit_select
 from .crc32 import Crc32Word
 from .ports import ErrorCode, Status, TableWrite, Word
 from .tableram import TableRAM
@@ -230,9 +230,7 @@ class TansDecoder(wiring.Component):
         crc_starting = Signal()
         crc_ok = Signal()
         m.d.sync += [crc_word.eq(reader.head), crc_valid.eq(reader.shift & in_body),
-                     crc_start.eq(crc_starting),
-                     crc_ok.eq(equal(m, platform, crc_unit.register, crc_expect,
-                                     complement=True))]
+                     crc_start.eq(crc_starting), crc_ok.eq(crc_unit.crc == crc_expect)]
         m.d.comb += [crc_unit.data.eq(crc_word), crc_unit.valid.eq(crc_valid),
                      crc_unit.start.eq(crc_start)]
         with m.If(reader.shift & in_body):

@@ -1,5 +1,4 @@
-"""hdl.bitselect: the field multiplexer and the comparator, in simulation and as the ECP5 netlists
-they become."""
+"""hdl.bitselect: the field multiplexer, in simulation and as the ECP5 netlist it becomes."""
 
 import random
 
@@ -8,7 +7,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.sim import Simulator
 
 from ansnum_helpers import prove_ecp5_netlist
-from hdl.bitselect import bit_select, equal, shift_left
+from hdl.bitselect import bit_select, shift_left
 
 #: (source bits, offset bits, field bits): the bit reader's field, the decoder's raw-bits
 #: aligner, an odd offset width (a 2:1 stage first) and a source shorter than the offsets reach.
@@ -64,49 +63,3 @@ def test_ecp5_netlist_equals_the_generic_logic(shape, left, tmp_path):
     gate = prove_ecp5_netlist(tmp_path, lambda: _Select(*shape, left=left),
                               lambda dut: [dut.src, dut.offset, dut.out], ("LUT4", "PFUMX"))
     assert "cell \\LUT4" in gate and "cell \\PFUMX" in gate
-
-
-class _Equal(Elaboratable):
-    def __init__(self, width, complement):
-        self.a = Signal(width)
-        self.b = Signal(width)
-        self.out = Signal()
-        self.complement = complement
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.out.eq(equal(m, platform, self.a, self.b, complement=self.complement))
-        return m
-
-
-@pytest.mark.parametrize("width", [32, 5])
-@pytest.mark.parametrize("complement", [False, True])
-def test_equal(width, complement):
-    """Equal values, values one bit apart, random values; ``complement`` compares with ~b."""
-    dut = _Equal(width, complement)
-    rng = random.Random(width)
-    mask = (1 << width) - 1
-    cases = []
-    for _ in range(100):
-        a = rng.getrandbits(width)
-        cases += [(a, a), (a, a ^ (1 << rng.randrange(width))), (a, rng.getrandbits(width))]
-
-    async def bench(ctx):
-        for a, b in cases:
-            ctx.set(dut.a, a)
-            ctx.set(dut.b, b ^ mask if complement else b)
-            await ctx.delay(1e-9)
-            assert ctx.get(dut.out) == (a == b), (hex(a), hex(b))
-
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-@pytest.mark.parametrize("width", [32, 5])
-@pytest.mark.parametrize("complement", [False, True])
-def test_equal_ecp5_netlist(width, complement, tmp_path):
-    """The LUT4 tree built for ECP5 is the plain comparison, for every pair of values (SAT)."""
-    gate = prove_ecp5_netlist(tmp_path, lambda: _Equal(width, complement),
-                              lambda dut: [dut.a, dut.b, dut.out], ("LUT4",))
-    assert "cell \\LUT4" in gate and "$eq" not in gate and "$not" not in gate

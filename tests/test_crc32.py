@@ -30,7 +30,6 @@ def test_words_against_zlib():
                 ctx.set(dut.valid, 0)
             body = b"".join(w.to_bytes(4, "little") for w in seq)
             assert ctx.get(dut.crc) == zlib.crc32(body), seq
-            assert ctx.get(dut.register) == zlib.crc32(body) ^ 0xFFFFFFFF
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
