@@ -21,7 +21,8 @@ class FloatPacker(wiring.Component):
     Handles both float code books of one format: ``*-exp`` (code = exponent, extra = sign,
     mantissa) and ``*-sexp`` (code = sign, exponent, extra = mantissa), chosen at run time by
     the table's code book identifier; identical to :meth:`golden.codebooks.FloatCodeBook.decode`.
-    Extra bits above the code's width are ignored. Latency one cycle, throughput one value per cycle.
+    Extra bits above the code's width are ignored. Latency one cycle, throughput one value per
+    cycle.
 
     Parameters
     ----------
@@ -112,8 +113,7 @@ class IntPacker(wiring.Component):
     ``v`` or ``v + 2**code - 1``); identical to its :meth:`~golden.codebooks.CodeBook.decode` on
     every value of the domain. Extra bits above the code's width are ignored (the decoder lane
     leaves the stream's next bits there); a code above ``bits`` gives an unspecified value.
-    Latency one cycle, throughput one value
-    per cycle.
+    Latency one cycle, throughput one value per cycle.
 
     Parameters
     ----------
@@ -179,8 +179,7 @@ class PositPacker(wiring.Component):
     fraction width ``fw``; the extra bits are the sign above ``fw`` fraction bits, and a negative
     posit is the two's complement of ``prefix | fraction``. Code 0 is zero, code 1 NaR. Extra
     bits above the code's width are ignored; a code outside the code book gives an unspecified
-    value. Latency one cycle, throughput one value per
-    cycle.
+    value. Latency one cycle, throughput one value per cycle.
 
     Parameters
     ----------
