@@ -1,6 +1,6 @@
 """tANS encoder lane core: coding pairs of a chunk, last first, -> bit fields of the payload."""
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,10 +85,9 @@ class TansEncoder(wiring.Component):
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
-        m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
-        sym_wp = sym_mem.write_port()
-        sym_rp = sym_mem.read_port(domain="sync")
-        m.d.comb += sym_rp.en.eq(0)
+        # the symbol entries too: their output register is stage B2's (at `2f219a9` the one-lane
+        # compressor's critical path was this read's raw clock-to-out into B2, 8.92 ns)
+        m.submodules.sym_ram = sym_ram = TableRAM(1024, data.Layout.cast(EncodeSymbol).size)
         if deep:
             next_wp_addr, next_wp_data, next_wp_en = \
                 next_ram.write_addr, next_ram.write_data, next_ram.write_en
@@ -110,7 +109,7 @@ class TansEncoder(wiring.Component):
         m.d.comb += [
             next_wp_addr.eq(a - ENC_NEXT_BASE), next_wp_data.eq(d),
             code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
-            sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
+            sym_ram.write_addr.eq(a - ENC_SYMBOL_BASE), sym_ram.write_data.eq(d),
         ]
         with m.If(t_valid):
             with m.If(a == 0):
@@ -120,7 +119,7 @@ class TansEncoder(wiring.Component):
             with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
                 m.d.comb += code_ram.write_en.eq(1)
             with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
-                m.d.comb += sym_wp.en.eq(1)
+                m.d.comb += sym_ram.write_en.eq(1)
 
         state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
         state = Array(state_regs)
@@ -131,7 +130,6 @@ class TansEncoder(wiring.Component):
         va, va2, vb, vb2 = Signal(), Signal(), Signal(), Signal()
         a2_code, a2_extra, a2_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
-        b2_sym = Signal(EncodeSymbol)
         a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b_raw, b_width, b_j = Signal(32), Signal(6), Signal(range(S))
         c_j = Signal(range(S))
@@ -142,9 +140,13 @@ class TansEncoder(wiring.Component):
         advance = ~out.valid | out.ready
         m.d.comb += [code_ram.read_addr.eq(self.pairs.payload.item.code),
                      code_ram.read_en.eq(advance)]
+        # (the symbol of the code in A2 is read as the stages advance, and its entry is in
+        # the RAM's output register when that pair is in B2; the stages advance together)
+        m.d.comb += [sym_ram.read_addr.eq(EncodeCode(code_ram.read_data).symbol),
+                     sym_ram.read_en.eq(advance)]
 
         entry_code = EncodeCode(code_ram.read_data)
-        entry_sym = b2_sym
+        entry_sym = EncodeSymbol(sym_ram.read_data)
 
         with m.If(self.clear):
             m.d.sync += self.uncodable.eq(0)
@@ -187,32 +189,37 @@ class TansEncoder(wiring.Component):
         m.d.comb += [hi.eq(x >> shift), hi1.eq((x << 1) >> shift)]
         less = Signal()
         m.d.comb += less.eq(hi < entry_sym.count)
-        mask0 = Signal(R + 1)           # low `shift` bits, and the low `shift - 1`
-        m.d.comb += mask0.eq((1 << shift) - 1)
         index0, index1 = Signal(13), Signal(13)
         m.d.comb += [index0.eq(entry_sym.offset + hi), index1.eq(entry_sym.offset + hi1)]
         index = Signal(13)
         m.d.comb += index.eq(Mux(less, index1, index0))
-        raw_up = Signal(32 + 16)        # the pair's raw bits above `shift` state bits
-        m.d.comb += raw_up.eq(b2_raw << shift)
-        width0, width1 = Signal(6), Signal(6)   # the field's width for each outcome
-        m.d.comb += [width0.eq(shift + b2_width), width1.eq(width0 - 1)]
-        field0, field1 = Signal(32), Signal(32)
-        m.d.comb += [field0.eq(raw_up | (x & mask0)),
-                     field1.eq((raw_up >> 1) | (x & (mask0 >> 1)))]
+        nbits = Signal(4)               # state bits written: shift, or shift - 1
+        m.d.comb += nbits.eq(shift - less)
+        width0 = Signal(6)
+        m.d.comb += width0.eq(shift + b2_width)
+
+        def field(raw, x, nbits):
+            """The pair's field: ``x``'s low ``nbits`` bits, ``raw`` above them. One shift of
+            ``raw`` by the final ``nbits`` (with 4 states from registers, a stage after the
+            compare that chose ``nbits``; both outcomes shifted beside the compare were 112
+            LUT4 more in Yosys)."""
+            mask = Cat(*(nbits > k for k in range(len(x))))
+            return (raw << nbits)[:32] | (x & mask)
 
         # With 4 states the coded pair is registered once more (B3) before C reads its next
         # state: the pair with the same state is still 4 pairs ahead, out of C by the time
-        # this one enters B2. (With fewer states B2 feeds C directly.)
+        # this one enters B2. (With fewer states B2 feeds C directly.) Its field is made on the
+        # way into C.
         vb3 = Signal()
-        b3_value, b3_width = Signal(32), Signal(6)
+        b3_raw, b3_x, b3_nbits, b3_width = Signal(32), Signal(R + 1), Signal(4), Signal(6)
         b3_j = Signal(range(S))
-        coded_value, coded_width = Mux(less, field1, field0), Mux(less, width1, width0)
+        coded_width = Mux(less, width0 - 1, width0)
         if deep:
-            c_from, c_index, c_value, c_width, c_src_j = vb3, b3_index, b3_value, b3_width, b3_j
+            c_from, c_index, c_width, c_src_j = vb3, b3_index, b3_width, b3_j
+            c_value = field(b3_raw, b3_x, b3_nbits)
         else:
-            c_from, c_index, c_value, c_width, c_src_j = vb2, index, coded_value, coded_width, \
-                b2_j
+            c_from, c_index, c_width, c_src_j = vb2, index, coded_width, b2_j
+            c_value = field(b2_raw, x, nbits)
 
         def stages_b_c():
             """Advance B3 (or B2) -> C (the pair's field out, its next state read), B2 -> B3 (code
@@ -235,17 +242,15 @@ class TansEncoder(wiring.Component):
                 ]
             if deep:
                 with m.If(vb2):
-                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_value.eq(coded_value),
-                                 b3_width.eq(coded_width), b3_j.eq(b2_j)]
+                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_raw.eq(b2_raw), b3_x.eq(x),
+                                 b3_nbits.eq(nbits), b3_width.eq(coded_width), b3_j.eq(b2_j)]
             with m.If(vb):
                 m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
                              b2_x.eq(L | (Mux(d_valid & (d_j == b_j), next_data, state[b_j])
-                                          if deep else state[b_j])),
-                             b2_sym.eq(sym_rp.data)]
+                                          if deep else state[b_j]))]
             with m.If(va):
                 m.d.sync += [va2.eq(1), a2_code.eq(a_code), a2_extra.eq(a_extra), a2_j.eq(a_j)]
             with m.If(va2):
-                m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
                 m.d.sync += [
                     vb.eq(1), b_j.eq(a2_j), b_width.eq(entry_code.width),
                     b_raw.eq(Mux(entry_code.escape,
