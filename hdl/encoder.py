@@ -85,9 +85,15 @@ class TansEncoder(wiring.Component):
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
-        # the symbol entries too: their output register is stage B2's (at `2f219a9` the one-lane
-        # compressor's critical path was this read's raw clock-to-out into B2, 8.92 ns)
-        m.submodules.sym_ram = sym_ram = TableRAM(1024, data.Layout.cast(EncodeSymbol).size)
+        # The symbol entries are read raw into B2's register, which sits by the coding logic.
+        # (Through the DP16KD output register, as the code map, the one-lane compressor gained
+        # 1 % (its path was this raw read, 8.92 ns), the 8-lane one fell from 104.10 to 96.31
+        # MHz: its path then started at the far block RAM's output register, 2.93 ns of route
+        # into the coding step; `c06a6aa`.)
+        m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
+        sym_wp = sym_mem.write_port()
+        sym_rp = sym_mem.read_port(domain="sync")
+        m.d.comb += sym_rp.en.eq(0)
         if deep:
             next_wp_addr, next_wp_data, next_wp_en = \
                 next_ram.write_addr, next_ram.write_data, next_ram.write_en
@@ -109,7 +115,7 @@ class TansEncoder(wiring.Component):
         m.d.comb += [
             next_wp_addr.eq(a - ENC_NEXT_BASE), next_wp_data.eq(d),
             code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
-            sym_ram.write_addr.eq(a - ENC_SYMBOL_BASE), sym_ram.write_data.eq(d),
+            sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
         ]
         with m.If(t_valid):
             with m.If(a == 0):
@@ -119,7 +125,7 @@ class TansEncoder(wiring.Component):
             with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
                 m.d.comb += code_ram.write_en.eq(1)
             with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
-                m.d.comb += sym_ram.write_en.eq(1)
+                m.d.comb += sym_wp.en.eq(1)
 
         state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
         state = Array(state_regs)
@@ -130,6 +136,7 @@ class TansEncoder(wiring.Component):
         va, va2, vb, vb2 = Signal(), Signal(), Signal(), Signal()
         a2_code, a2_extra, a2_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
+        b2_sym = Signal(EncodeSymbol)
         a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b_raw, b_width, b_j = Signal(32), Signal(6), Signal(range(S))
         c_j = Signal(range(S))
@@ -140,13 +147,9 @@ class TansEncoder(wiring.Component):
         advance = ~out.valid | out.ready
         m.d.comb += [code_ram.read_addr.eq(self.pairs.payload.item.code),
                      code_ram.read_en.eq(advance)]
-        # (the symbol of the code in A2 is read as the stages advance, and its entry is in
-        # the RAM's output register when that pair is in B2; the stages advance together)
-        m.d.comb += [sym_ram.read_addr.eq(EncodeCode(code_ram.read_data).symbol),
-                     sym_ram.read_en.eq(advance)]
 
         entry_code = EncodeCode(code_ram.read_data)
-        entry_sym = EncodeSymbol(sym_ram.read_data)
+        entry_sym = b2_sym
 
         with m.If(self.clear):
             m.d.sync += self.uncodable.eq(0)
@@ -247,10 +250,12 @@ class TansEncoder(wiring.Component):
             with m.If(vb):
                 m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
                              b2_x.eq(L | (Mux(d_valid & (d_j == b_j), next_data, state[b_j])
-                                          if deep else state[b_j]))]
+                                          if deep else state[b_j])),
+                             b2_sym.eq(sym_rp.data)]
             with m.If(va):
                 m.d.sync += [va2.eq(1), a2_code.eq(a_code), a2_extra.eq(a_extra), a2_j.eq(a_j)]
             with m.If(va2):
+                m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
                 m.d.sync += [
                     vb.eq(1), b_j.eq(a2_j), b_width.eq(entry_code.width),
                     b_raw.eq(Mux(entry_code.escape,
