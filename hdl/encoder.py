@@ -1,6 +1,6 @@
 """tANS encoder lane core: coding pairs of a chunk, last first, -> bit fields of the payload."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,11 +85,6 @@ class TansEncoder(wiring.Component):
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
-        # The symbol entries are read raw into B2's register, which sits by the coding logic.
-        # (Through the DP16KD output register, as the code map, the one-lane compressor gained
-        # 1 % (its path was this raw read, 8.92 ns), the 8-lane one fell from 104.10 to 96.31
-        # MHz: its path then started at the far block RAM's output register, 2.93 ns of route
-        # into the coding step; `c06a6aa`.)
         m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
         sym_wp = sym_mem.write_port()
         sym_rp = sym_mem.read_port(domain="sync")
@@ -192,37 +187,32 @@ class TansEncoder(wiring.Component):
         m.d.comb += [hi.eq(x >> shift), hi1.eq((x << 1) >> shift)]
         less = Signal()
         m.d.comb += less.eq(hi < entry_sym.count)
+        mask0 = Signal(R + 1)           # low `shift` bits, and the low `shift - 1`
+        m.d.comb += mask0.eq((1 << shift) - 1)
         index0, index1 = Signal(13), Signal(13)
         m.d.comb += [index0.eq(entry_sym.offset + hi), index1.eq(entry_sym.offset + hi1)]
         index = Signal(13)
         m.d.comb += index.eq(Mux(less, index1, index0))
-        nbits = Signal(4)               # state bits written: shift, or shift - 1
-        m.d.comb += nbits.eq(shift - less)
-        width0 = Signal(6)
-        m.d.comb += width0.eq(shift + b2_width)
-
-        def field(raw, x, nbits):
-            """The pair's field: ``x``'s low ``nbits`` bits, ``raw`` above them. One shift of
-            ``raw`` by the final ``nbits`` (with 4 states from registers, a stage after the
-            compare that chose ``nbits``; both outcomes shifted beside the compare were 112
-            LUT4 more in Yosys)."""
-            mask = Cat(*(nbits > k for k in range(len(x))))
-            return (raw << nbits)[:32] | (x & mask)
+        raw_up = Signal(32 + 16)        # the pair's raw bits above `shift` state bits
+        m.d.comb += raw_up.eq(b2_raw << shift)
+        width0, width1 = Signal(6), Signal(6)   # the field's width for each outcome
+        m.d.comb += [width0.eq(shift + b2_width), width1.eq(width0 - 1)]
+        field0, field1 = Signal(32), Signal(32)
+        m.d.comb += [field0.eq(raw_up | (x & mask0)),
+                     field1.eq((raw_up >> 1) | (x & (mask0 >> 1)))]
 
         # With 4 states the coded pair is registered once more (B3) before C reads its next
         # state: the pair with the same state is still 4 pairs ahead, out of C by the time
-        # this one enters B2. (With fewer states B2 feeds C directly.) Its field is made on the
-        # way into C.
+        # this one enters B2. (With fewer states B2 feeds C directly.)
         vb3 = Signal()
-        b3_raw, b3_x, b3_nbits, b3_width = Signal(32), Signal(R + 1), Signal(4), Signal(6)
+        b3_value, b3_width = Signal(32), Signal(6)
         b3_j = Signal(range(S))
-        coded_width = Mux(less, width0 - 1, width0)
+        coded_value, coded_width = Mux(less, field1, field0), Mux(less, width1, width0)
         if deep:
-            c_from, c_index, c_width, c_src_j = vb3, b3_index, b3_width, b3_j
-            c_value = field(b3_raw, b3_x, b3_nbits)
+            c_from, c_index, c_value, c_width, c_src_j = vb3, b3_index, b3_value, b3_width, b3_j
         else:
-            c_from, c_index, c_width, c_src_j = vb2, index, coded_width, b2_j
-            c_value = field(b2_raw, x, nbits)
+            c_from, c_index, c_value, c_width, c_src_j = vb2, index, coded_value, coded_width, \
+                b2_j
 
         def stages_b_c():
             """Advance B3 (or B2) -> C (the pair's field out, its next state read), B2 -> B3 (code
@@ -245,8 +235,8 @@ class TansEncoder(wiring.Component):
                 ]
             if deep:
                 with m.If(vb2):
-                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_raw.eq(b2_raw), b3_x.eq(x),
-                                 b3_nbits.eq(nbits), b3_width.eq(coded_width), b3_j.eq(b2_j)]
+                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_value.eq(coded_value),
+                                 b3_width.eq(coded_width), b3_j.eq(b2_j)]
             with m.If(vb):
                 m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
                              b2_x.eq(L | (Mux(d_valid & (d_j == b_j), next_data, state[b_j])
