@@ -72,7 +72,7 @@ def _setup_tools():
 
 
 def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None, seed=1,
-              freq=None, synth_opts="", router=None,
+              freq=None, synth_opts="", router=None, pnr_opts="",
               root="build"):
     """``build/<board>-<top>-<lanes>``, with suffixes for non-default parameters."""
     freq_default = BOARDS[board][4]
@@ -87,6 +87,8 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
         name += "-" + "".join(c for c in synth_opts if c.isalnum())
     if router:
         name += f"-{router}"
+    if pnr_opts:
+        name += "-" + "".join(c for c in pnr_opts if c.isalnum())
     if seed != 1:
         name += f"-seed{seed}"
     if freq not in (None, freq_default):
@@ -213,7 +215,7 @@ ABC9_FALLBACK = "-dff"
 
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
-          freq=None, synth_opts="", router=None,
+          freq=None, synth_opts="", router=None, pnr_opts="",
           do_build=True, report_only=False, root="build"):
     """Build one design; returns its report (also written to ``<build dir>/report.json``).
     ``report_only``: no build, the report is made again from the build directory's nextpnr
@@ -224,8 +226,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
     component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
                          in_width=in_width)
     outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states,
-                       in_width=in_width, synth_opts=synth_opts, router=router, seed=seed,
-                       freq=freq, root=root)
+                       in_width=in_width, synth_opts=synth_opts, router=router,
+                       pnr_opts=pnr_opts, seed=seed, freq=freq, root=root)
     _setup_tools()
 
     def new_platform():
@@ -245,7 +247,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         old = json.loads(old.read_text()) if old.exists() else {}
         # (the design built is the one of the old report's commit, if there is one)
         return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
-                       router, family, platform, component, outdir, old.get("build_seconds"),
+                       router, pnr_opts, family, platform, component, outdir,
+                       old.get("build_seconds"),
                        source=old.get("source"))
 
     def run(platform, opts):
@@ -256,7 +259,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
             script_after_read=f"setattr -mod -set keep_hierarchy 1 {_keep_hierarchy(component)}",
             script_after_synth="tee -q -o stat.json stat -json",
             nextpnr_opts=f"--report report_nextpnr.json --seed {seed} --timing-allow-fail"
-                         + (f" --router {router}" if router else ""),
+                         + (f" --router {router}" if router else "")
+                         + (f" {pnr_opts}" if pnr_opts else ""),
             **({"synth_opts": opts} if opts else {}),
         )
 
@@ -285,11 +289,11 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         plan.extract(outdir)
         return None
     return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
-                   router, family, platform, component, outdir, seconds, source=source)
+                   router, pnr_opts, family, platform, component, outdir, seconds, source=source)
 
 
 def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts, router,
-            family, platform, component, outdir, seconds, source=None):
+            pnr_opts, family, platform, component, outdir, seconds, source=None):
     pnr = json.loads((outdir / "report_nextpnr.json").read_text())
     fmax = [v["achieved"] for v in pnr.get("fmax", {}).values()]
     util = pnr.get("utilization", {})
@@ -312,7 +316,8 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
         "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
         "states": states if top.endswith("compressor") else None,
         "in_width": getattr(component, "in_width", None),
-        "synth_opts": synth_opts, "router": router, "seed": seed, "constraint_mhz": freq,
+        "synth_opts": synth_opts, "router": router, "pnr_opts": pnr_opts,
+        "seed": seed, "constraint_mhz": freq,
         "clock": f"sync from the {platform.default_clk} pin, no PLL; constrained at {freq} MHz",
         "fmax_mhz": fmax_mhz,
         "pairs_per_clock": pairs,
@@ -372,6 +377,9 @@ def main(argv=None):
                         help="extra options of Yosys synth_ecp5 / synth_ice40, e.g. -nowidelut")
     parser.add_argument("--router", choices=["router1", "router2"], default=None,
                         help="nextpnr's router (default: nextpnr's own, router1 on ECP5)")
+    parser.add_argument("--pnr-opts", default="",
+                        help="extra options of nextpnr, given with '=': "
+                             "--pnr-opts='--placer static'")
     parser.add_argument("--seed", type=int, nargs="+", default=[1],
                         help="nextpnr seed(s); several build one after the other")
     parser.add_argument("--freq", type=float, default=None,
@@ -389,7 +397,8 @@ def main(argv=None):
             for seed in args.seed:
                 try:
                     r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed,
-                              synth_opts=args.synth_opts, router=args.router)
+                              synth_opts=args.synth_opts, router=args.router,
+                              pnr_opts=args.pnr_opts)
                 except (TopError, BuildError) as error:
                     print(f"{board} {top} x{lanes}: skipped: {error}", flush=True)
                     break
@@ -404,7 +413,8 @@ def main(argv=None):
             r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
                       states=args.states, in_width=args.in_width, fmt=args.fmt, seed=seed,
                       freq=args.freq, synth_opts=args.synth_opts, router=args.router,
-                      do_build=not args.no_build, report_only=args.report_only)
+                      pnr_opts=args.pnr_opts, do_build=not args.no_build,
+                      report_only=args.report_only)
             if r is not None:
                 print(summary(r), flush=True)
     except (TopError, BuildError) as error:
