@@ -12,7 +12,8 @@ design would reach. The bitstream itself runs at the oscillator's frequency.
 
 Throughput: ``pairs_per_clock`` (per lane) comes from the Verilator benches' measurements in
 ``build/throughput.json`` (and ``build/throughput-compressor.json``), see
-:func:`_pairs_per_clock`; then ``numbers_per_second = fmax * lanes * pairs_per_clock``.
+:func:`_pairs_per_clock`; then ``numbers_per_second = fmax * copies * lanes * pairs_per_clock``
+(``--copies``: that many tops side by side, each on its own ports; 1 by default).
 ``--report-only`` makes the report again from an earlier build with the latest measurement.
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from amaranth.build import Clock
 
-from .tops import TopError, default_table_log, make_top, source_version
+from .tops import Copies, TopError, default_table_log, make_top, source_version
 from .wrapper import KeepAlive
 
 __all__ = ["BOARDS", "BuildError", "build", "main"]
@@ -72,11 +73,11 @@ def _setup_tools():
 
 
 def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None, seed=1,
-              freq=None, synth_opts="", router=None, pnr_opts="",
+              freq=None, synth_opts="", router=None, pnr_opts="", copies=1,
               root="build"):
     """``build/<board>-<top>-<lanes>``, with suffixes for non-default parameters."""
     freq_default = BOARDS[board][4]
-    name = f"{board}-{top}-{lanes}"
+    name = f"{board}-{top}-{lanes}" + (f"x{copies}" if copies != 1 else "")
     if table_log_max not in (None, board_table_log(board)):
         name += f"-t{table_log_max}"
     if top.endswith("compressor") and states != 4:
@@ -197,11 +198,18 @@ def _keep_hierarchy(component):
     decompressor synthesised as one module, and on its top module alone with the
     lanes apart but the FIFOs (their LUT RAMs) in it (at `28f70a3`); it completes with both
     apart."""
+    return " ".join(_kept_modules(component, "top.dut"))
+
+
+def _kept_modules(component, path):
+    if isinstance(component, Copies):      # each copy as the top alone
+        return [path] + [name for k, top in enumerate(component.tops)
+                         for name in _kept_modules(top, f"{path}.c{k}")]
     lanes = getattr(component, "lanes", 1)
     if lanes == 1:
-        return "top.dut"
-    return " ".join(["top.dut"] + [f"top.dut.lane{k}" for k in range(lanes)] +
-                    [f"top.dut.{name}" for name in _TOP_FIFOS.get(type(component).__name__, ())])
+        return [path]
+    return ([path] + [f"{path}.lane{k}" for k in range(lanes)] +
+            [f"{path}.{name}" for name in _TOP_FIFOS.get(type(component).__name__, ())])
 
 
 #: Yosys 0.70's ABC9 (0.69's too) fails this assertion in its reintegration step on some
@@ -215,7 +223,7 @@ ABC9_FALLBACK = "-dff"
 
 
 def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt="bf16", seed=1,
-          freq=None, synth_opts="", router=None, pnr_opts="",
+          freq=None, synth_opts="", router=None, pnr_opts="", copies=1,
           do_build=True, report_only=False, root="build"):
     """Build one design; returns its report (also written to ``<build dir>/report.json``).
     ``report_only``: no build, the report is made again from the build directory's nextpnr
@@ -224,10 +232,10 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
     table_log_max = table_log_max or board_table_log(board)
     freq = freq or freq_default
     component = make_top(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
-                         in_width=in_width)
+                         in_width=in_width, copies=copies)
     outdir = build_dir(board, top, lanes, table_log_max=table_log_max, states=states,
                        in_width=in_width, synth_opts=synth_opts, router=router,
-                       pnr_opts=pnr_opts, seed=seed, freq=freq, root=root)
+                       pnr_opts=pnr_opts, copies=copies, seed=seed, freq=freq, root=root)
     _setup_tools()
 
     def new_platform():
@@ -300,8 +308,9 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
     used = {key: (util[name]["used"] if name in util else None)
             for key, name in UTIL[family].items() if name}
     component_cells, wrapper_cells = _yosys_cells(outdir / "stat.json")
-    lane_cells = (_yosys_cells(outdir / "stat.json", "top.dut.lane0")[0]
-                  if lanes > 1 else None)
+    copies = getattr(component, "copies", 1)
+    lane0 = "top.dut.c0.lane0" if copies > 1 else "top.dut.lane0"
+    lane_cells = _yosys_cells(outdir / "stat.json", lane0)[0] if lanes > 1 else None
     if family == "ice40":   # a logic cell holds a LUT and an FF: count both from Yosys
         for key, prefix in (("lut4", "SB_LUT4"), ("ff", "SB_DFF")):
             used[key] = sum(n for cells in (component_cells, wrapper_cells)
@@ -313,7 +322,7 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
     report = {
         "board": board, "device": f"{platform.device}-{platform.package}",
         "source": source or source_version(),
-        "top": top, "lanes": lanes, "fmt": fmt, "table_log_max": table_log_max,
+        "top": top, "lanes": lanes, "copies": copies, "fmt": fmt, "table_log_max": table_log_max,
         "states": states if top.endswith("compressor") else None,
         "in_width": getattr(component, "in_width", None),
         "synth_opts": synth_opts, "router": router, "pnr_opts": pnr_opts,
@@ -322,7 +331,7 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
         "fmax_mhz": fmax_mhz,
         "pairs_per_clock": pairs,
         "pairs_per_clock_source": pairs_source,
-        "numbers_per_second": (fmax_mhz * 1e6 * lanes * pairs
+        "numbers_per_second": (fmax_mhz * 1e6 * copies * lanes * pairs
                                if fmax_mhz and pairs is not None else None),
         "lut4": used.get("lut4"), "ff": used.get("ff"), "bram": used.get("bram"),
         "logic_cells": used.get("logic_cells"),
@@ -342,7 +351,8 @@ def summary(r):
     ff = r["ff"] if r["ff"] is not None else "?"
     states = f" s{r['states']}" if r.get("states") else ""
     width = f" w{r['in_width']}" if r.get("in_width") else ""
-    return (f"{r['board']} {r['top']} x{r['lanes']} t{r['table_log_max']}{states}{width} "
+    copies = f" ({r['copies']} copies)" if r.get("copies", 1) > 1 else ""
+    return (f"{r['board']} {r['top']} x{r['lanes']}{copies} t{r['table_log_max']}{states}{width} "
             f"seed {r['seed']}: Fmax {r['fmax_mhz']} MHz (asked {r['constraint_mhz']:g}), "
             f"{r['lut4']} LUT4, {ff} FF, {r['bram']} BRAM, {nps} ({r['build_seconds']} s)")
 
@@ -380,6 +390,9 @@ def main(argv=None):
     parser.add_argument("--pnr-opts", default="",
                         help="extra options of nextpnr, given with '=': "
                              "--pnr-opts='--placer static'")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="copies of the top side by side, each on its own ports (a stream "
+                             "each); numbers/s counts them all")
     parser.add_argument("--seed", type=int, nargs="+", default=[1],
                         help="nextpnr seed(s); several build one after the other")
     parser.add_argument("--freq", type=float, default=None,
@@ -413,7 +426,8 @@ def main(argv=None):
             r = build(args.board, args.top, args.lanes, table_log_max=args.table_log,
                       states=args.states, in_width=args.in_width, fmt=args.fmt, seed=seed,
                       freq=args.freq, synth_opts=args.synth_opts, router=args.router,
-                      pnr_opts=args.pnr_opts, do_build=not args.no_build,
+                      pnr_opts=args.pnr_opts, copies=args.copies,
+                      do_build=not args.no_build,
                       report_only=args.report_only)
             if r is not None:
                 print(summary(r), flush=True)

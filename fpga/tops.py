@@ -12,7 +12,11 @@ it: a lane of the wide tops, built in a minute).
 import inspect
 import subprocess
 
-__all__ = ["TOPS", "make_top", "TopError", "default_table_log", "source_version"]
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+__all__ = ["TOPS", "make_top", "Copies", "TopError", "default_table_log", "source_version"]
 
 
 class TopError(ValueError):
@@ -69,16 +73,45 @@ def default_table_log():
     return inspect.signature(TansDecoder).parameters["table_log_max"].default
 
 
-def make_top(name, *, lanes=1, fmt="bf16", table_log_max=None, states=4, in_width=None):
+class Copies(wiring.Component):
+    """``count`` copies of one top side by side, copy ``k`` with the ports of the top under
+    member ``c<k>``: how much of a top one die holds at what clock, each copy serving a stream
+    of its own (e.g. a model's tensors dealt to two decompressors). Nothing is shared.
+
+    Members
+    -------
+    c0, c1, ... : Out(the top's signature)
+    """
+
+    def __init__(self, tops):
+        if len(tops) < 2:
+            raise TopError(f"copies must be at least 2, not {len(tops)}")
+        self.tops = list(tops)
+        self.copies = len(self.tops)
+        self.lanes = getattr(self.tops[0], "lanes", 1)
+        super().__init__({f"c{k}": Out(top.signature) for k, top in enumerate(self.tops)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, top in enumerate(self.tops):
+            m.submodules[f"c{k}"] = top
+            wiring.connect(m, wiring.flipped(getattr(self, f"c{k}")), top)
+        return m
+
+
+def make_top(name, *, lanes=1, fmt="bf16", table_log_max=None, states=4, in_width=None,
+             copies=1):
     """A new instance of top ``name`` (a key of :data:`TOPS`); ``table_log_max=None`` takes
     :func:`default_table_log`. ``states`` is the compressor's (decoders take any), ``in_width``
-    the multi-lane top's words per input beat (None: 4)."""
+    the multi-lane top's words per input beat (None: 4); ``copies`` > 1 gives :class:`Copies`
+    of it."""
     if table_log_max is None:
         table_log_max = default_table_log()
     if name not in TOPS:
         raise TopError(f"top must be one of {', '.join(TOPS)}, not {name!r}")
-    return TOPS[name](lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
-                      in_width=in_width)
+    tops = [TOPS[name](lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
+                       in_width=in_width) for _ in range(copies)]
+    return tops[0] if copies == 1 else Copies(tops)
 
 
 def source_version():
