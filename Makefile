@@ -14,6 +14,8 @@ LANES   ?= 1
 TOP     ?= decompressor
 BOARD   ?= ulx3s-85f
 JOBS    ?= 2
+SEED    ?= 1
+PNR_OPTS ?=
 
 .PHONY: all venv data sim test test-all test-fast bench bench-rtl verilog bitstream fpga-sweep synth clean distclean
 
@@ -60,7 +62,8 @@ synth: $(STAMP)
 	$(PY) -m fpga.synth
 
 bitstream: $(STAMP)
-	$(PY) -m fpga.build --board $(BOARD) --top $(TOP) --lanes $(LANES)
+	$(PY) -m fpga.build --board $(BOARD) --top $(TOP) --lanes $(LANES) --seed $(SEED) \
+		$(if $(PNR_OPTS),--pnr-opts="$(PNR_OPTS)")
 
 fpga-sweep: $(STAMP)
 	$(PY) -m fpga.build --sweep

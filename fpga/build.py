@@ -254,7 +254,8 @@ def build(board, top, lanes, *, table_log_max=None, states=4, in_width=None, fmt
         old = outdir / "report.json"
         old = json.loads(old.read_text()) if old.exists() else {}
         # (the design built is the one of the old report's commit, if there is one)
-        return _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opts,
+        return _report(board, top, lanes, fmt, table_log_max, states, seed, freq,
+                       old.get("synth_opts", synth_opts),   # (with a fallback taken, if any)
                        router, pnr_opts, family, platform, component, outdir,
                        old.get("build_seconds"),
                        source=old.get("source"))

@@ -89,6 +89,7 @@ class Copies(wiring.Component):
         self.tops = list(tops)
         self.copies = len(self.tops)
         self.lanes = getattr(self.tops[0], "lanes", 1)
+        self.in_width = getattr(self.tops[0], "in_width", None)
         super().__init__({f"c{k}": Out(top.signature) for k, top in enumerate(self.tops)})
 
     def elaborate(self, platform):

@@ -64,6 +64,7 @@ def test_copies_keep_each_top_apart():
     from amaranth.back import rtlil
     from fpga.build import _keep_hierarchy
     component = make_top("decompressor", lanes=2, table_log_max=9, copies=2)
+    assert (component.copies, component.lanes, component.in_width) == (2, 2, 4)
     names = _keep_hierarchy(component).split()
     assert len(names) == 1 + 2 * (1 + 2 + 3)
     text = rtlil.convert(component, name="top.dut")
