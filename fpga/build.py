@@ -80,7 +80,7 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
     name = f"{board}-{top}-{lanes}" + (f"x{copies}" if copies != 1 else "")
     if table_log_max not in (None, board_table_log(board)):
         name += f"-t{table_log_max}"
-    if top.endswith("compressor") and states != 4:
+    if _writes_states(top) and states != 4:
         name += f"-s{states}"
     if in_width not in (None, 4):
         name += f"-w{in_width}"
@@ -95,6 +95,11 @@ def build_dir(board, top, lanes, *, table_log_max=None, states=4, in_width=None,
     if freq not in (None, freq_default):
         name += f"-f{freq:g}"
     return Path(root) / name
+
+
+def _writes_states(top):
+    """A top that writes a number of interleaved states (decoders take any)."""
+    return top in ("compressor", "multilane-compressor")
 
 
 def _pairs_per_clock(top, lanes):
@@ -324,7 +329,7 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
         "board": board, "device": f"{platform.device}-{platform.package}",
         "source": source or source_version(),
         "top": top, "lanes": lanes, "copies": copies, "fmt": fmt, "table_log_max": table_log_max,
-        "states": states if top.endswith("compressor") else None,
+        "states": states if _writes_states(top) else None,
         "in_width": getattr(component, "in_width", None),
         "synth_opts": synth_opts, "router": router, "pnr_opts": pnr_opts,
         "seed": seed, "constraint_mhz": freq,

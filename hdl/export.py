@@ -291,8 +291,11 @@ def _local_resources(top, lanes, fmt, table_log_max, states):
             r = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        # (one top of this configuration at seed 1: not several copies of it side by side;
+        # decoders take any number of states, whatever an older report says)
         if (r.get("top"), r.get("lanes"), r.get("fmt"), r.get("table_log_max"),
-                r.get("states"), r.get("seed")) == (top, lanes, fmt, table_log_max, states, 1):
+                r.get("states") if states is not None else None, r.get("seed"),
+                r.get("copies", 1)) == (top, lanes, fmt, table_log_max, states, 1, 1):
             reports.append((path, r))
     synth = None
     synth_path = ROOT / "build" / "synth" / "report.json"
@@ -320,7 +323,8 @@ def _local_resources(top, lanes, fmt, table_log_max, states):
             bram = f"{cells.get('SB_RAM40_4K' if ice else 'DP16KD', r.get('bram'))} " \
                 f"{'SB_RAM40_4K' if ice else 'DP16KD'}"
             lines.append(f"| {_family(r['device'])} | {r['device']} | "
-                         f"`{path.relative_to(ROOT)}` (commit {r.get('source')}) | "
+                         f"`{path.relative_to(ROOT)}` (commit {r.get('source')}"
+                         f"{_pnr_note(r)}) | "
                          f"{r.get('fmax_mhz')} | {lut} | {carry} | {ff} | {bram} |")
         if synth:
             source, flow, x = synth
@@ -333,6 +337,12 @@ def _local_resources(top, lanes, fmt, table_log_max, states):
                   "docs/results.md, FPGA). Figures are of the commit named, not necessarily of "
                   "this export's."]
     return lines
+
+
+def _pnr_note(r):
+    """``, nextpnr <options>`` for a report built with options of its own, else ``""``."""
+    opts = r.get("pnr_opts") or (f"--placer {r['placer']}" if r.get("placer") else "")
+    return f", nextpnr `{opts}`" if opts else ""
 
 
 def _published_resources(top, lanes, fmt, table_log_max, states):

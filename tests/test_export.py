@@ -246,3 +246,16 @@ def test_resources_with_a_build_report(tmp_path, monkeypatch):
         "seed": 1, "device": "LFE5U-85F", "source": "abcdef1", "fmax_mhz": 99.0}))
     lines = "\n".join(export._resources("decompressor", 3, "bf16", 10, None))
     assert "| 99.0 |" in lines and "From docs/results.md" not in lines
+    # fpga.build's reports before 2026-12-04 gave a decompressor 4 states; a build with nextpnr
+    # options says so; copies of a top side by side are not its figures
+    for name, extra in (("old", {"states": 4, "fmax_mhz": 98.0}),
+                        ("static", {"pnr_opts": "--placer static", "fmax_mhz": 97.0}),
+                        ("copies", {"copies": 2, "fmax_mhz": 96.0})):
+        (tmp_path / "build" / name).mkdir()
+        (tmp_path / "build" / name / "report.json").write_text(json.dumps({
+            "top": "decompressor", "lanes": 3, "fmt": "bf16", "table_log_max": 10,
+            "states": None, "seed": 1, "device": "LFE5U-85F", "source": "abcdef1", **extra}))
+    lines = "\n".join(export._resources("decompressor", 3, "bf16", 10, None))
+    assert "| 98.0 |" in lines and "| 96.0 |" not in lines
+    assert re.search(r"build/static/report.json` \(commit abcdef1, nextpnr `--placer static`\)"
+                     r" \| 97.0 \|", lines), lines

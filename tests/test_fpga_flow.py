@@ -118,3 +118,13 @@ def test_copies_decode_their_own_streams_at_once():
              max_cycles=20_000, what="two copies")
     for k in range(2):
         assert outs[k] == [int(v) for v in tensors[k][0]], k
+
+
+def test_build_dirs_name_only_what_a_top_takes():
+    """The compressors write a number of states, so it names their build; decoders take any."""
+    from fpga.build import build_dir
+    base = build_dir("ulx3s-85f", "decompressor", 8)
+    assert build_dir("ulx3s-85f", "decompressor", 8, states=2) == base
+    assert build_dir("ulx3s-85f", "compressor", 8, states=2).name.endswith("-s2")
+    assert build_dir("ulx3s-85f", "decompressor", 8, pnr_opts="--placer static").name == \
+        base.name + "-placerstatic"
