@@ -363,7 +363,8 @@ def summary(r):
             f"{r['lut4']} LUT4, {ff} FF, {r['bram']} BRAM, {nps} ({r['build_seconds']} s)")
 
 
-SWEEP = [  # (board, top, lanes): the rows of docs/results.md (8 lanes: 20 to 30 minutes each)
+SWEEP = [  # (board, top, lanes[, nextpnr options]): the rows of docs/results.md (8 lanes: 20 to
+    # 30 minutes each; 12 lanes: about 80, with the static placer, without which they do not route)
     ("ulx3s-85f", "decoder", 1),
     ("ulx3s-85f", "decompressor", 1),
     ("ulx3s-85f", "compressor", 1),
@@ -372,6 +373,7 @@ SWEEP = [  # (board, top, lanes): the rows of docs/results.md (8 lanes: 20 to 30
     ("ulx3s-85f", "decompressor", 2),
     ("ulx3s-85f", "decompressor", 4),
     ("ulx3s-85f", "decompressor", 8),
+    ("ulx3s-85f", "decompressor", 12, "--placer static"),
     ("ulx3s-85f", "compressor", 8),
 ]
 
@@ -412,12 +414,12 @@ def main(argv=None):
 
     if args.sweep:
         reports = []
-        for board, top, lanes in SWEEP:
+        for board, top, lanes, *opts in SWEEP:
             for seed in args.seed:
                 try:
                     r = build(board, top, lanes, fmt=args.fmt, states=args.states, seed=seed,
                               synth_opts=args.synth_opts, router=args.router,
-                              pnr_opts=args.pnr_opts)
+                              pnr_opts=args.pnr_opts or " ".join(opts))
                 except (TopError, BuildError) as error:
                     print(f"{board} {top} x{lanes}: skipped: {error}", flush=True)
                     break

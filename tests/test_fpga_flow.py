@@ -128,3 +128,14 @@ def test_build_dirs_name_only_what_a_top_takes():
     assert build_dir("ulx3s-85f", "compressor", 8, states=2).name.endswith("-s2")
     assert build_dir("ulx3s-85f", "decompressor", 8, pnr_opts="--placer static").name == \
         base.name + "-placerstatic"
+
+
+def test_sweep_entries_are_distinct_buildable_tops():
+    """``make fpga-sweep``: every entry names a top that can be made, in a build dir of its own."""
+    from fpga.build import BOARDS, SWEEP, build_dir
+    dirs = set()
+    for board, top, lanes, *opts in SWEEP:
+        assert board in BOARDS and len(opts) <= 1
+        make_top(top, lanes=lanes)
+        dirs.add(build_dir(board, top, lanes, pnr_opts=" ".join(opts)).name)
+    assert len(dirs) == len(SWEEP)
