@@ -77,24 +77,18 @@ def _or_all(values):
 
 
 def _gather(m, buf, slot, take, push, value):
-    """``buf[slot] = value`` a cycle after ``take``, every other slot cleared a cycle after
-    ``push`` (unused slots leave as 0): the slot's load and clear and the value go through
-    registers first, so that the gatherer's control (the FIFO's room, the packer's handshake)
-    reaches only those, near it, and every flip-flop of ``buf`` (which the placer puts by the
-    output FIFO's block RAMs) is driven by flip-flops alone. Each slot is written as a
-    flip-flop's enable and synchronous reset, so that each bit takes the value straight (on
-    ECP5 its CE and LSR, no LUT per bit; as an indexed write ABC9 built each bit as a 6-input
-    LUT, about 4 LUT4). A beat pushed at cycle t leaves ``buf`` at t + 1."""
-    value_q = Signal.like(value, name="value_q")
-    m.d.sync += value_q.eq(value)
+    """``buf[slot] = value`` on ``take``, every other slot cleared on ``push`` (unused slots
+    leave as 0), written per slot as a flip-flop's enable and synchronous reset, so that each
+    bit's flip-flop takes ``value`` straight (on ECP5 its CE and LSR, no LUT per bit; as an
+    indexed write ABC9 built each bit as a 6-input LUT, about 4 LUT4)."""
     for i in range(len(buf)):
         load = Signal(name=f"load{i}")
         clear = Signal(name=f"clear{i}")
-        m.d.sync += [load.eq(take & (slot == i)), clear.eq(push & ~(take & (slot == i)))]
-        with m.If(load):
-            m.d.sync += buf[i].eq(value_q)
-        with m.Elif(clear):
+        m.d.comb += [load.eq(take & (slot == i)), clear.eq(push & ~load)]
+        with m.If(clear):
             m.d.sync += buf[i].eq(0)
+        with m.Elif(load):
+            m.d.sync += buf[i].eq(value)
 
 
 def _next_lane(lane, lanes):
@@ -268,27 +262,20 @@ class _Lane(wiring.Component):
         push_full = (count == G) & ~final
         push_end = done & drained
         # room for a beat, from a register: the FIFO's level compare stays out of the path from
-        # here back through the packer's and the unpacker's readies into the decoding loop. A
-        # beat is written a cycle after its push (the values through `_gather`'s registers),
-        # so three may be on their way when the level is read.
+        # here back through the packer's and the unpacker's readies into the decoding loop
         out_room = Signal()
-        m.d.sync += out_room.eq(out_fifo.level < self._out_beats - 3)
+        m.d.sync += out_room.eq(out_fifo.level < self._out_beats - 2)
         push = Signal()
         m.d.comb += push.eq(out_room & (push_full | push_end))
         beat = Signal(beat_layout)
-        push_ends = push_end & ~push_full   # the beat pushed is the chunk's end beat
-        push_q = Signal()               # the beat pushed in the last cycle is written now
-        m.d.sync += [
-            push_q.eq(push),
-            beat.count.eq(count),
-            beat.final.eq(final),
-            beat.end.eq(push_ends),
-            beat.error.eq(done_code),
-        ]
         m.d.comb += [
             beat.value.eq(buf),
+            beat.count.eq(count),
+            beat.final.eq(final),
+            beat.end.eq(push_end & ~push_full),
+            beat.error.eq(done_code),
             out_fifo.w.payload.eq(beat),
-            out_fifo.w.valid.eq(push_q),
+            out_fifo.w.valid.eq(push),
         ]
         # a value is taken while there is room, or into slot 0 of the beat that leaves now
         room = (count < G) | (push & push_full)
@@ -299,7 +286,7 @@ class _Lane(wiring.Component):
         with m.If(push):
             m.d.sync += [count.eq(0), final.eq(0)]
             m.d.comb += slot.eq(0)
-            with m.If(push_ends):
+            with m.If(beat.end):
                 m.d.sync += done.eq(0)
         with m.If(take):
             m.d.sync += count.eq(slot + 1)
@@ -323,7 +310,7 @@ class _Lane(wiring.Component):
         m.d.sync += [self.taken_valid.eq(fire), self.taken.eq(Mux(fire, head, 0))]
         # (a register: the top ORs every lane's busy into its status; a cycle late to fall, and
         # the entry that makes it rise is counted as it arrives)
-        m.d.sync += self.busy.eq(~idle | self.entries.valid | entry_valid | push_q |
+        m.d.sync += self.busy.eq(~idle | self.entries.valid | entry_valid |
                                  (out_fifo.level != 0) | fire | self.taken_valid)
         return m
 
