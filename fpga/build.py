@@ -364,7 +364,8 @@ def summary(r):
 
 
 SWEEP = [  # (board, top, lanes[, nextpnr options]): the rows of docs/results.md (8 lanes: 20 to
-    # 30 minutes each; 12 lanes: about 80, with the static placer, without which they do not route)
+    # 30 minutes each; 10 and 12 lanes: 15 to 80, with the static placer, without which they do
+    # not route)
     ("ulx3s-85f", "decoder", 1),
     ("ulx3s-85f", "decompressor", 1),
     ("ulx3s-85f", "compressor", 1),
@@ -375,6 +376,7 @@ SWEEP = [  # (board, top, lanes[, nextpnr options]): the rows of docs/results.md
     ("ulx3s-85f", "decompressor", 8),
     ("ulx3s-85f", "decompressor", 12, "--placer static"),
     ("ulx3s-85f", "compressor", 8),
+    ("ulx3s-85f", "compressor", 10, "--placer static"),
 ]
 
 
