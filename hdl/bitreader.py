@@ -55,6 +55,8 @@ class BitReader(wiring.Component):
     settled : Out(1), held : Out(2)
         The last word is in and every word is down in the window, which holds ``held``
         words: the rest of the stream.
+    present : Out(3)
+        Which of ``w0``, ``w1``, ``w2`` hold a word.
     flush, restart : In(1)
     """
 
@@ -78,6 +80,7 @@ class BitReader(wiring.Component):
             "starved": Out(1),
             "settled": Out(1),
             "held": Out(2),
+            "present": Out(3),
             "ended": Out(1),
             "flush": In(1),
             "restart": In(1),
@@ -146,5 +149,6 @@ class BitReader(wiring.Component):
             self.starved.eq(settled & ~here),
             self.has_head.eq(v[0]),
             self.held.eq(v[0] + v[1] + v[2]),
+            self.present.eq(Cat(v[0], v[1], v[2])),
         ]
         return m

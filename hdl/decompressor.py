@@ -9,7 +9,7 @@ from .decoder import TansDecoder
 from .ports import Status, TableWrite, Word
 from .unpacker import PairUnpacker
 
-__all__ = ["Decompressor", "FORMATS", "INT_FORMATS", "value_bits", "extra_max"]
+__all__ = ["Decompressor", "FORMATS", "INT_FORMATS", "value_bits", "extra_max", "extra_step"]
 
 #: Float formats: name -> (exponent bits, mantissa bits).
 FORMATS = {"bf16": (8, 7), "fp16": (5, 10), "fp8e4m3": (4, 3), "fp8e5m2": (5, 2)}
@@ -29,6 +29,14 @@ def extra_max(fmt):
         return bits + bits.bit_length()
     e, mb = FORMATS[fmt]
     return max(e + 1 + mb, mb + 1)
+
+
+def extra_step(fmt):
+    """Extra bits a pair of format ``fmt`` reads in its own cycle: the widest extra field of a
+    code (the rest of an escape, its raw code, takes one more; see :class:`~hdl.lane.TansLane`),
+    at least half of :func:`extra_max`."""
+    widest = INT_FORMATS[fmt] if fmt in INT_FORMATS else FORMATS[fmt][1] + 1
+    return max(widest, -(-extra_max(fmt) // 2))
 
 
 def _check_format(fmt):
@@ -84,7 +92,8 @@ class Decompressor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.decoder = dec = TansDecoder(
-            table_log_max=self._table_log_max, extra_max=self._extra_max)
+            table_log_max=self._table_log_max, extra_max=self._extra_max,
+            extra_step=extra_step(self._fmt))
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
         if self._fmt in INT_FORMATS:
             pk = IntPacker(INT_FORMATS[self._fmt], self._extra_max)

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from golden.layouts import (ENC_CODE_BASE, ENC_NEXT_BASE, ENC_SYMBOL_BASE, EncodeCode,
                             EncodeSymbol, TableConfig)
 
-from .decoder import check_lane_parameters
+from .lane import check_lane_parameters
 from .ports import TableWrite
 from .tableram import TableRAM
 

@@ -5,13 +5,13 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.layouts import CHUNK_MAGIC, TABLE_LOG_MAX, TABLE_LOG_MIN, ChunkHeader
+from golden.layouts import CHUNK_MAGIC, TABLE_LOG_MAX, TABLE_LOG_MIN, ChunkHeader, TableConfig
 
 from .blockfifo import BlockFIFO
 from .convert import FloatPacker
-from .decoder import TansDecoder
-from .decompressor import FORMATS
-from .decoder import BODY_WORDS_BITS
+from .decompressor import FORMATS, extra_max, extra_step
+from .frontend import BODY_WORDS_BITS, ChunkFrontEnd, TablePort
+from .lane import EntryWrite, TansLane
 from .ports import ErrorCode, Status, TableWrite, Word
 from .unpacker import PairUnpacker
 
@@ -113,11 +113,14 @@ def _Ticket(lanes):
 
 
 class _Lane(wiring.Component):
-    """One lane: beat FIFO -> word picker -> TansDecoder -> PairUnpacker -> FloatPacker -> beat
-    gatherer -> output FIFO. Every chunk it receives (``last`` on its final word) is decoded as
-    a one-chunk tensor (the picker sets the ``last`` bit of the chunk's header) and leaves as
-    beats of up to ``width`` values, the last one marked ``end`` and carrying the lane's error
-    code (an error chunk always ends with an ``end`` beat).
+    """One lane: beat FIFO -> word picker -> ChunkFrontEnd (chunk framing: header checks, CRC)
+    -> TansLane -> PairUnpacker -> FloatPacker -> beat gatherer -> output FIFO. Every chunk it
+    receives (``last`` on its final word) is decoded on its own (the picker sets the ``last``
+    bit of the chunk's header, so its final pair is marked) and leaves as beats of up to
+    ``width`` values, the last one marked ``end`` and carrying the lane's verdict (an error
+    chunk always ends with an ``end`` beat). The table's entries come from the top's
+    :class:`~hdl.frontend.TablePort`, its config word and entry check through :attr:`config`
+    and :attr:`table_bad` (each registered here, beside the lane's logic).
 
     The dispatcher writes whole input beats into :attr:`entries` with the words of this lane
     marked; it writes only while :attr:`room` (a register) is high.
@@ -135,12 +138,15 @@ class _Lane(wiring.Component):
         self._table_log_max = table_log_max
         self._in_beats, self._out_beats = in_beats, out_beats
         e, mb = FORMATS[fmt]
-        self._extra_max = max(e + 1 + mb, mb + 1)
+        self._extra_max = extra_max(fmt)
+        self._extra_step = extra_step(fmt)
         self._bits = 1 + e + mb
         super().__init__({
             "entries": In(stream.Signature(_Entry(in_width))),
             "room": Out(1),
-            "table": In(stream.Signature(TableWrite)),
+            "table": In(stream.Signature(EntryWrite(table_log_max))),
+            "config": In(TableConfig),
+            "table_bad": In(1),
             "beats": Out(stream.Signature(_Beat(self._bits, width))),
             "taken": Out(_Beat(self._bits, width)),
             "taken_valid": Out(1),
@@ -157,8 +163,11 @@ class _Lane(wiring.Component):
         entry_layout = _Entry(K)
 
         m.submodules.in_fifo = in_fifo = BlockFIFO(entry_layout.size, self._in_beats)
-        m.submodules.decoder = dec = TansDecoder(
-            table_log_max=self._table_log_max, extra_max=self._extra_max)
+        m.submodules.front = front = ChunkFrontEnd(table_log_max=self._table_log_max,
+                                                   framing="chunk")
+        m.submodules.decoder = dec = TansLane(
+            table_log_max=self._table_log_max, extra_max=self._extra_max,
+            extra_step=self._extra_step)
         m.submodules.unpacker = unp = PairUnpacker(self._extra_max)
         m.submodules.packer = pk = FloatPacker(e, mb, self._extra_max)
         m.submodules.out_fifo = out_fifo = BlockFIFO(beat_layout.size, self._out_beats)
@@ -176,25 +185,39 @@ class _Lane(wiring.Component):
             self.entries.ready.eq(in_fifo.level <= self._in_beats - 2),
         ]
         m.d.sync += self.room.eq(in_fifo.level <= self._in_beats - 7)
+        wiring.connect(m, front.lane_words, dec.words)
         wiring.connect(m, dec.pairs, unp.pairs)
         wiring.connect(m, unp.out, pk.pairs)
+        # (the top's config word, registered beside this lane's logic: it changes only between
+        # tensors, while every lane is idle)
+        config = Signal(TableConfig)
+        table_bad = Signal()
+        m.d.sync += [config.eq(self.config), table_bad.eq(self.table_bad)]
         m.d.comb += [
-            unp.code_bits.eq(dec.config.code_bits),
-            pk.codebook.eq(dec.config.codebook),
-            dec.codebook_ok.eq(pk.supported),
+            unp.code_bits.eq(config.code_bits),
+            pk.codebook.eq(config.codebook),
+            front.config.eq(config),
+            front.table_bad.eq(table_bad),
+            front.codebook_ok.eq(pk.supported),
         ]
 
-        # --- chunk boundaries: the decoder leaves busy when a chunk is done (good or bad)
+        # --- chunk boundaries: the lane leaves busy when a chunk is done (good or bad)
         busy = dec.status.busy
         busy_q = Signal()
         m.d.sync += busy_q.eq(busy)
         done = Signal()                 # a chunk has finished; its end beat is not out yet
         done_code = Signal(ErrorCode)
-        fed = Signal()                  # words of a chunk entered the decoder, it has not started
+        # a chunk's last word has gone to the lane, its verdict is not in
+        pending = Signal()
+        with m.If(busy_q & ~busy):
+            m.d.sync += pending.eq(0)
+        with m.If(dec.words.valid & dec.words.ready & dec.words.payload.last):
+            m.d.sync += pending.eq(1)
         drained = ~dec.pairs.valid & ~unp.out.valid & ~pk.values.valid
-        # Hold the next chunk back from the decoder until the end beat of this one has left,
-        # so that the pipeline holds one chunk's values when the end beat is made.
-        hold = ~busy & (busy_q | done)
+        # The front end starts the next chunk once this one's end beat has left, so that the
+        # pipeline holds one chunk's values when the end beat is made.
+        m.d.comb += front.settled.eq(~busy & ~busy_q & ~done & ~pending &
+                                     ~front.lane_words.valid)
 
         # --- word picker: the kept words of each entry, in order, one per clock, into a small
         # FIFO whose room is a register (the decoder's ready stays out of the picker)
@@ -203,11 +226,10 @@ class _Lane(wiring.Component):
         held = Signal(entry_layout)
         rest = Signal(K)                # kept words of `held` not yet sent
         start = Signal(init=1)          # the next word is a chunk's first (its header word 0)
-        sent = dec.words.valid & dec.words.ready
         m.d.comb += [
-            dec.words.payload.eq(word_fifo.r_data),
-            dec.words.valid.eq(word_fifo.r_rdy & ~hold),
-            word_fifo.r_en.eq(dec.words.ready & ~hold),
+            front.words.payload.eq(word_fifo.r_data),
+            front.words.valid.eq(word_fifo.r_rdy),
+            word_fifo.r_en.eq(front.words.ready),
         ]
         pick = Signal(K)                # the lowest word left (one-hot)
         m.d.comb += pick.eq(rest & (~rest + 1))
@@ -237,15 +259,12 @@ class _Lane(wiring.Component):
 
         with m.If(busy_q & ~busy):
             m.d.sync += [done.eq(1), done_code.eq(dec.status.code)]
-        with m.If(busy):
-            m.d.sync += fed.eq(0)
-        with m.Elif(sent):
-            m.d.sync += fed.eq(1)
 
         # --- table writes only while the lane holds nothing of a tensor (registered: it lags
         # by a cycle, and a lane only gets busy from a tensor's payload, which follows its table)
         idle = Signal()
-        m.d.sync += idle.eq(~busy & ~busy_q & ~done & ~fed & ~entry_valid &
+        m.d.sync += idle.eq(~busy & ~busy_q & ~done & ~front.busy & ~pending &
+                            ~front.lane_words.valid & ~entry_valid &
                             (in_fifo.level == 0) & ~following_valid & (rest == 0) &
                             (word_fifo.level == 0) & drained)
         m.d.comb += [
@@ -462,16 +481,20 @@ class MultiLaneDecompressor(wiring.Component):
         # reach it, several cycles after they enter, so it still takes the write)
         all_idle = Signal()
         m.d.sync += all_idle.eq(Cat(lane.idle for lane in lanes).all())
+        # (one table port for every lane: the config word, the entries' checks and the split of
+        # wide escapes are made once; its entries leave from registers)
         table_ok = Signal()
-        table_valid = Signal()
-        table_write = Signal(TableWrite)
-        m.d.comb += self.table.ready.eq(table_ok)
-        m.d.sync += [table_valid.eq(self.table.valid & table_ok),
-                     table_write.eq(self.table.payload)]
+        m.submodules.table_port = port = TablePort(
+            table_log_max=self._table_log_max, extra_max=extra_max(self._fmt),
+            extra_step=extra_step(self._fmt))
+        wiring.connect(m, wiring.flipped(self.table), port.table)
+        m.d.comb += port.accept.eq(table_ok)
         for lane in lanes:
             m.d.comb += [
-                lane.table.payload.eq(table_write),
-                lane.table.valid.eq(table_valid),
+                lane.table.payload.eq(port.entries.payload),
+                lane.table.valid.eq(port.entries.valid),
+                lane.config.eq(port.config),
+                lane.table_bad.eq(port.bad),
             ]
 
         # --- dispatcher: one beat per clock, at most one chunk start in it. Four stages: the
@@ -879,9 +902,11 @@ class MultiLaneDecompressor(wiring.Component):
                     out_beat.last.eq(held.final & held_last),
                 ]
             with m.If(held.end):
-                fail(held.error)
-                with m.If(held.error == ErrorCode.NONE):
-                    fail(held_error)           # (what the dispatcher found after the chunk)
+                # what the dispatcher found (the tensor ends in the chunk, or after a chunk not
+                # marked last), then the lane's verdict: golden's order of checks
+                fail(held_error)
+                with m.If(held_error == ErrorCode.NONE):
+                    fail(held.error)
 
         lanes_busy = Cat(lane.busy for lane in lanes).any()
         m.d.comb += [

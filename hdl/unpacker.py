@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .bitselect import bit_select
-from .decoder import RawPair
+from .lane import RawPair
 
 __all__ = ["PairUnpacker", "Pair"]
 

@@ -1,0 +1,356 @@
+"""Chunk front end: a tensor's payload words in, each chunk checked and handed to a lane."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.layouts import CHUNK_MAGIC, ChunkHeader, DecodeEntry, TableConfig
+
+from .crc32 import Crc32Word
+from .lane import EntryWrite, LaneParameters, LaneWord, thermometer
+from .ports import ErrorCode, TableWrite, Word
+
+__all__ = ["ChunkFrontEnd", "TablePort", "table_entry_bad", "lane_entry", "BODY_WORDS_BITS"]
+
+#: A chunk body of ``2**BODY_WORDS_BITS`` words or more is refused (CONFIG): 262,144 pairs of at
+#: most 32 bits and 4 initial states need fewer than ``2**18 + 2`` words.
+BODY_WORDS_BITS = 19
+
+
+def table_entry_bad(entry, table_log_max, extra_max, extra_step):
+    """An entry that no tANS table of a lane's reach has: ``nbits`` above ``table_log_max``,
+    more extra bits than ``extra_max`` (or than ``extra_step`` for a pair that is not an
+    escape), or ``base`` with one of its low ``nbits`` bits set."""
+    width = entry.total - entry.nbits
+    return ((entry.nbits > table_log_max) | (entry.total < entry.nbits) | (width > extra_max) |
+            (~entry.escape & (width > extra_step)) |
+            ((entry.base & thermometer(entry.nbits, len(entry.base))) != 0))
+
+
+def lane_entry(m, entry, extra_step, extra_max):
+    """The entry as a lane with ``extra_step`` keeps it (:func:`hdl.lane.split_entry`; with
+    ``extra_step == extra_max`` the lane splits none and reads no escape's code field)."""
+    if extra_step == extra_max:
+        return entry
+    out = Signal(DecodeEntry)
+    width = entry.total - entry.nbits
+    wide = entry.escape & (width > extra_step)
+    m.d.comb += [
+        out.eq(entry),
+        out.code.eq(Mux(entry.escape, Mux(wide, width - extra_step, 0), entry.code)),
+        out.total.eq(Mux(wide, entry.nbits + extra_step, entry.total)),
+    ]
+    return out
+
+
+class TablePort(LaneParameters, wiring.Component):
+    """The decode table's port, once per stream: config word, entry checks, entries to lanes.
+
+    Takes writes (address 0: :class:`~golden.layouts.TableConfig`, ``1 + u``: the
+    :class:`~golden.layouts.DecodeEntry` of state ``u``, as :meth:`golden.codec.Table.image`
+    gives them) while :attr:`accept` is high, one per clock, and passes each entry on to
+    :attr:`entries` a clock later, from registers, as a lane with ``extra_step`` keeps it
+    (:func:`lane_entry`): every lane behind it takes it in that clock (a lane's table port is
+    ready while the lane is idle, which :attr:`accept` must ensure). An entry no lane can decode
+    (:func:`table_entry_bad`) sets :attr:`bad` until the next config word.
+
+    Parameters
+    ----------
+    table_log_max, extra_max, extra_step : int
+        Those of the lanes behind it (:class:`~hdl.lane.TansLane`).
+
+    Members
+    -------
+    table : In(stream.Signature(TableWrite))
+    accept : In(1)
+    entries : Out(stream.Signature(EntryWrite(table_log_max)))
+    config : Out(TableConfig)
+    bad : Out(1)
+    busy : Out(1)
+        A write taken last cycle is being passed on.
+    """
+
+    def __init__(self, *, table_log_max=10, extra_max=16, extra_step=None):
+        self._lane_parameters(table_log_max, extra_max, extra_step)
+        super().__init__({
+            "table": In(stream.Signature(TableWrite)),
+            "accept": In(1),
+            "entries": Out(stream.Signature(EntryWrite(table_log_max))),
+            "config": Out(TableConfig),
+            "bad": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        R = self._table_log_max
+        t_valid = Signal()
+        t_write = Signal(TableWrite)
+        m.d.comb += self.table.ready.eq(self.accept)
+        m.d.sync += t_valid.eq(self.table.valid & self.table.ready)
+        with m.If(self.table.valid & self.table.ready):
+            m.d.sync += t_write.eq(self.table.payload)
+        written = DecodeEntry(t_write.data)
+        m.d.comb += [
+            self.busy.eq(t_valid),
+            self.entries.payload.state.eq(t_write.addr - 1),
+            self.entries.payload.entry.eq(lane_entry(m, written, self._extra_step,
+                                                     self._extra_max)),
+        ]
+        with m.If(t_valid):
+            with m.If(t_write.addr == 0):
+                m.d.sync += [self.config.eq(t_write.data), self.bad.eq(0)]
+            with m.Elif(t_write.addr <= (1 << R)):
+                m.d.comb += self.entries.valid.eq(1)
+                with m.If(table_entry_bad(written, R, self._extra_max, self._extra_step)):
+                    m.d.sync += self.bad.eq(1)
+        return m
+
+
+class ChunkFrontEnd(wiring.Component):
+    """What is done once per chunk in front of a :class:`~hdl.lane.TansLane`.
+
+    Takes chunks (:class:`~golden.layouts.ChunkHeader` + body) and hands each on to
+    :attr:`lane_words` as the lane takes it: header word 0 (the descriptor), then the body
+    words, ``last`` on the final one. On the way it checks the header (magic, table log and
+    states against :attr:`config`, a code book the consumer supports, a table without a bad
+    entry, a body length no chunk has) and the body's CRC-32. What it finds goes with the
+    chunk's last word as its ``error``, so the lane gives the verdicts in the payload's order:
+    a chunk with a bad header is handed on as its descriptor alone; a CRC mismatch comes with
+    the body's last word (held three cycles for the verdict).
+
+    With ``framing="tensor"`` the input is a tensor's payload (``last`` on its final word): the
+    front end counts each body's words and checks the tensor's end too (a tensor cut short
+    (TRUNCATED), words after its last chunk (TRAILING); either comes as a chunk of one word).
+    After an error, or on :attr:`abort` (a lane found one), it drops the rest of the tensor,
+    ending a chunk it has begun with a word of its own. A tensor starts once :attr:`settled`.
+
+    With ``framing="chunk"`` the input is one chunk at a time, ``last`` on its final word (a
+    multi-lane dispatcher follows the headers and deals chunks so), and each chunk starts once
+    :attr:`settled`. A chunk cut before its header is complete is handed on as its descriptor
+    with MAGIC, CONFIG or TRUNCATED, one whose ``last`` comes before its body's end with
+    TRUNCATED.
+
+    Throughput: a word per clock; per chunk three cycles of header and three of CRC verdict.
+
+    Parameters
+    ----------
+    framing : str
+        ``"tensor"`` or ``"chunk"``.
+
+    Members
+    -------
+    words : In(stream.Signature(Word))
+    lane_words : Out(stream.Signature(LaneWord))
+    config : In(TableConfig)
+        The table's config word (:class:`TablePort`).
+    table_bad : In(1)
+        The table has an entry no lane decodes: every chunk is a CONFIG error.
+    codebook_ok : In(1)
+        The consumer supports ``config.codebook``; a chunk under an unsupported code book is a
+        CONFIG error.
+    settled : In(1)
+        Every chunk handed on has had its verdict: the next tensor (or chunk) may start.
+    abort : In(1)
+        Drop the rest of the tensor (a pulse is enough; ``framing="tensor"``).
+    start : Out(1)
+        A tensor's (or chunk's) first word is taken (a pulse).
+    busy : Out(1)
+        From a tensor's (or chunk's) first word until its last has been taken and handed on.
+    """
+
+    def __init__(self, *, table_log_max=10, framing="tensor"):
+        if framing not in ("tensor", "chunk"):
+            raise ValueError(f"framing must be 'tensor' or 'chunk', not {framing!r}")
+        self._table_log_max = table_log_max
+        self._framing = framing
+        super().__init__({
+            "words": In(stream.Signature(Word)),
+            "lane_words": Out(stream.Signature(LaneWord)),
+            "config": In(TableConfig),
+            "table_bad": In(1),
+            "codebook_ok": In(1, init=1),
+            "settled": In(1),
+            "abort": In(1),
+            "start": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        R = self._table_log_max
+        by_tensor = self._framing == "tensor"
+        table_bad = self.table_bad
+
+        # --- the word handed to the lane: a register, loaded when it is free
+        out = Signal(LaneWord)
+        out_valid = Signal()
+        free = ~out_valid | self.lane_words.ready
+        m.d.comb += [self.lane_words.payload.eq(out), self.lane_words.valid.eq(out_valid)]
+        with m.If(self.lane_words.ready):
+            m.d.sync += out_valid.eq(0)
+
+        # `out.data` is always the word taken (a descriptor is word 0, loaded as it is taken and
+        # handed on once the header is checked; the data of a chunk of one word that only
+        # carries an error is never decoded): no multiplexer in front of its 32 flip-flops.
+        word = self.words.payload
+        take = Signal()                 # a word is taken into `out`
+        words_skip = Signal()           # a word is taken, not into `out` (header words 1, 2)
+        m.d.comb += self.words.ready.eq(take | words_skip)
+        with m.If(take):
+            m.d.sync += out.data.eq(word.data)
+
+        def emit(*, last=0, error=ErrorCode.NONE, valid=1):
+            m.d.sync += [out.last.eq(last), out.error.eq(error), out_valid.eq(valid)]
+
+        # --- the chunk
+        chunk_last = Signal()           # the header's `last`: the tensor's last chunk
+        ended = Signal()                # the last word taken was the tensor's (chunk's) last
+        magic_bad = Signal()            # header checks, made a cycle after the word is taken
+        config_bad = Signal()
+        body_left = Signal(BODY_WORDS_BITS)     # body words not yet taken
+        body_one = body_left == 1
+        aborting = Signal()
+        with m.If(self.abort & self.busy):
+            m.d.sync += aborting.eq(1)
+        with m.If(self.words.valid & self.words.ready):
+            m.d.sync += ended.eq(word.last)
+
+        # the CRC takes each body word a cycle after it is taken, from `out`
+        m.submodules.crc = crc_unit = Crc32Word()
+        crc_expect = Signal(32)
+        crc_valid = Signal()
+        crc_start = Signal()
+        crc_ok = Signal()
+        m.d.sync += [crc_ok.eq(crc_unit.crc == crc_expect), crc_start.eq(0), crc_valid.eq(0)]
+        m.d.comb += [crc_unit.data.eq(out.data), crc_unit.valid.eq(crc_valid),
+                     crc_unit.start.eq(crc_start)]
+
+        def fail(code):
+            """Hand on a chunk of one word with ``code`` (a bad header, or none at all), then
+            drop the rest of the tensor (or chunk)."""
+            with m.If(free):
+                emit(last=1, error=code)
+                m.next = "DRAIN"
+
+        def after_chunk():
+            """The chunk's last word has gone: the tensor ends, or another chunk follows."""
+            if not by_tensor:
+                m.next = "IDLE"
+                return
+            with m.If(aborting):
+                m.next = "DRAIN"
+            with m.Elif(chunk_last & ended):
+                m.next = "IDLE"
+            with m.Elif(chunk_last):
+                m.next = "TRAILING"
+            with m.Elif(ended):
+                m.next = "MISSING"
+            with m.Else():
+                m.next = "HEADER0"
+
+        with m.FSM(name="fsm") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.words.valid & self.settled):
+                    m.d.comb += self.start.eq(1)
+                    m.d.sync += aborting.eq(0)
+                    m.next = "HEADER0"
+
+            with m.State("HEADER0"):    # (the lane has taken the last chunk's last word)
+                with m.If(aborting):
+                    m.next = "DRAIN"
+                with m.Elif(self.words.valid & free):
+                    m.d.comb += take.eq(1)
+                    h = ChunkHeader(Cat(word.data, word.data, word.data))  # (word 0's fields)
+                    m.d.sync += [
+                        chunk_last.eq(h.last),
+                        magic_bad.eq(h.magic != CHUNK_MAGIC),
+                        config_bad.eq((h.table_log_minus_8 + 8 != self.config.table_log) |
+                                      (self.config.table_log > R) | (h.states_log2 == 3) |
+                                      ~self.codebook_ok | table_bad),
+                    ]
+                    m.next = "HEADER1"
+
+            with m.State("HEADER1"):
+                with m.If(magic_bad):
+                    fail(ErrorCode.MAGIC)
+                with m.Elif(config_bad):
+                    fail(ErrorCode.CONFIG)
+                with m.Elif(ended):
+                    fail(ErrorCode.TRUNCATED)
+                with m.Elif(aborting):
+                    m.next = "DRAIN"
+                with m.Elif(self.words.valid):
+                    m.d.comb += words_skip.eq(1)
+                    m.d.sync += [body_left.eq(word.data[:BODY_WORDS_BITS]),
+                                 config_bad.eq(word.data[BODY_WORDS_BITS:] != 0)]
+                    m.next = "HEADER2"
+
+            with m.State("HEADER2"):
+                empty = body_left == 0
+                with m.If(config_bad):      # a body longer than any chunk needs
+                    fail(ErrorCode.CONFIG)
+                with m.Elif(ended):
+                    fail(ErrorCode.TRUNCATED)
+                with m.Elif(aborting):
+                    m.next = "DRAIN"
+                with m.Elif(self.words.valid):
+                    m.d.comb += words_skip.eq(1)
+                    m.d.sync += [crc_expect.eq(word.data), crc_start.eq(1)]
+                    # (a dispatcher cuts a chunk of no body words after its word 1)
+                    with m.If(empty if by_tensor else 0):   # its CRC is that of nothing
+                        emit(last=1, valid=0)
+                        m.next = "CRC1"
+                    with m.Elif(word.last):
+                        emit(last=1, error=ErrorCode.TRUNCATED)
+                        m.next = "IDLE"
+                    with m.Else():
+                        emit()
+                        m.next = "BODY"
+
+            with m.State("BODY"):
+                with m.If(aborting):        # end the chunk begun with a word of our own
+                    with m.If(free):
+                        emit(last=1, error=ErrorCode.TRUNCATED)
+                        m.next = "DRAIN"
+                with m.Elif(self.words.valid & free):
+                    m.d.comb += take.eq(1)
+                    m.d.sync += [crc_valid.eq(1), body_left.eq(body_left - 1)]
+                    with m.If(body_one):    # the body's last word waits for the CRC verdict
+                        emit(last=1, valid=0)
+                        m.next = "CRC1"
+                    with m.Elif(word.last):     # the tensor (chunk) ends before the body does
+                        emit(last=1, error=ErrorCode.TRUNCATED)
+                        m.next = "IDLE"
+                    with m.Else():
+                        emit()
+
+            with m.State("CRC1"):       # the CRC unit takes the last word
+                m.next = "CRC2"
+            with m.State("CRC2"):       # its register has it; crc_ok is registered from it
+                m.next = "VERDICT"
+            with m.State("VERDICT"):
+                m.d.sync += [out_valid.eq(1),
+                             out.error.eq(Mux(crc_ok, ErrorCode.NONE, ErrorCode.CRC))]
+                with m.If(~crc_ok):
+                    m.next = "IDLE"
+                    with m.If(~ended):
+                        m.next = "DRAIN"
+                with m.Else():
+                    after_chunk()
+
+            if by_tensor:
+                with m.State("TRAILING"):   # words follow the tensor's last chunk
+                    fail(ErrorCode.TRAILING)
+
+                with m.State("MISSING"):    # the tensor ends where a chunk header should be
+                    fail(ErrorCode.TRUNCATED)
+
+            with m.State("DRAIN"):      # drop the rest of a broken tensor (or chunk)
+                with m.If(ended):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += words_skip.eq(self.words.valid)
+
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m

@@ -1,0 +1,186 @@
+# amaranth: UnusedElaboratable=no
+"""The decoding lane alone in Amaranth's simulator: chunks handed to it as a front end does
+(descriptor, body words, ``last`` on the final one), against the golden decoder's symbols, raw
+bits and error codes, with random stalls on every stream."""
+
+import random
+
+import numpy as np
+import pytest
+
+from golden import codebooks, codec, tans
+from golden.layouts import ChunkHeader, DecodeEntry, unpack_int
+from hdl.lane import TansLane, split_entry
+from hdl.ports import ErrorCode
+
+from streamsim import get, put, simulate
+
+
+def bf16_weights(rng, n, scale=0.05):
+    import ml_dtypes
+    return (rng.standard_normal(n) * scale).astype(ml_dtypes.bfloat16).view(np.uint16)
+
+
+def chunks_of(payload):
+    """``(header word 0, body words)`` of each chunk of a payload."""
+    pos, out = 0, []
+    while pos < len(payload):
+        head = unpack_int(ChunkHeader, sum(int(payload[pos + k]) << 32 * k for k in range(3)))
+        body = payload[pos + 3:pos + 3 + head["body_words"]]
+        out.append((int(payload[pos]), body))
+        pos += 3 + head["body_words"]
+    return out
+
+
+def golden_chunk(table, word0, body):
+    """The golden decoder's pairs of one chunk, as the lane emits them (raw bits masked to the
+    symbol's width), and its error code."""
+    h = unpack_int(ChunkHeader, word0)
+    n = h["pairs_minus_1"] + 1
+    symbols = np.zeros(n, np.int64)
+    raw = np.zeros(n, np.uint64)
+    sym_width = table.symbol_widths()
+    err = tans.decode_chunk(np.asarray(body, np.uint32), n, table.table_log,
+                            1 << h["states_log2"], *table.decoder_arrays(), sym_width,
+                            symbols, raw)
+    pairs = []
+    for i, (s, r) in enumerate(zip(symbols, raw)):
+        escape = int(s == len(table.codes))
+        pairs.append((0 if escape else table.codes[s], escape, int(r),
+                      int(h["last"] and i == n - 1)))
+    return pairs, ErrorCode(err)
+
+
+def run_lane(dut, table, chunks, *, seed=0, stall=0.0, errors=None):
+    """Write ``table`` into the lane, hand it ``chunks`` (``(word0, body)``; ``errors[k]`` goes
+    with chunk k's last word), return each chunk's pairs (raw masked) and verdict."""
+    rng = random.Random(seed)
+    widths = table.symbol_widths()
+    esc_width = widths[-1] if table.escape else None
+    out = []
+    verdicts = []
+    done = {"flag": False, "cycle": 0}
+
+    async def producer(ctx):
+        for u, word in enumerate(table.image()[1:]):
+            await put(ctx, dut.table,
+                      {"state": u,
+                       "entry": unpack_int(DecodeEntry, split_entry(int(word), dut.extra_step))}, rng, stall)
+        for k, (word0, body) in enumerate(chunks):
+            error = (errors or {}).get(k, ErrorCode.NONE)
+            words = [word0, *(int(w) for w in body)]
+            for i, word in enumerate(words):
+                last = i == len(words) - 1
+                await put(ctx, dut.words, {"data": word, "last": last,
+                                           "error": error if last else ErrorCode.NONE},
+                          rng, stall)
+            # the chunk's pairs have all left once its verdict is in and the lane is drained
+            while len(verdicts) <= k or not ctx.get(dut.drained):
+                await ctx.tick()
+            for _ in range(2):
+                await ctx.tick()
+            out.append(len(pairs_seen))
+        done["flag"] = True
+
+    pairs_seen = []
+
+    async def monitor(ctx):             # a chunk's verdict, as busy falls
+        busy = 0
+        while True:
+            _, _, now, code = await ctx.tick().sample(dut.status.busy, dut.status.code)
+            if busy and not now:
+                verdicts.append(ErrorCode(code))
+            busy = now
+
+    async def consumer(ctx):
+        while True:
+            p = await get(ctx, dut.pairs, rng, stall)
+            width = esc_width if p.escape else widths[list(table.codes).index(int(p.code))]
+            code = 0 if p.escape else int(p.code)   # (not defined for an escape)
+            pairs_seen.append((code, int(p.escape), int(p.raw) & ((1 << width) - 1),
+                               int(p.last)))
+
+    simulate(dut, [producer, consumer, monitor], done, max_cycles=200_000, what="lane")
+    bounds = [0, *out]
+    return [pairs_seen[a:b] for a, b in zip(bounds, bounds[1:])], verdicts
+
+
+def escape_heavy_table(values, table_log=8, keep=3):
+    """bf16-exp with only ``keep`` codes of their own: most pairs are escapes (16 raw bits)."""
+    book = codebooks.get("bf16-exp")
+    codes, extras = book.encode(values)
+    hist = np.bincount(codes, minlength=256)
+    top = sorted(np.argsort(-hist)[:keep].tolist())
+    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()),
+                                   table_log)
+    return codec.Table(book, table_log, tuple(top), tuple(int(c) for c in counts),
+                       escape_width=book.code_bits + 8), codes, extras
+
+
+@pytest.mark.parametrize("extra_step", [16, 8])
+@pytest.mark.parametrize("states", [1, 2, 4])
+def test_chunks_bit_exact_with_stalls(states, extra_step):
+    """Pairs, in order, as the golden decoder makes them; escapes wider than ``extra_step``
+    take their second read."""
+    rng = np.random.default_rng(states)
+    x = bf16_weights(rng, 400)
+    table, codes, extras = escape_heavy_table(x)
+    payload = codec.encode_payload(table, codes, extras, chunk_pairs=130, states=states)
+    chunks = chunks_of(payload)
+    dut = TansLane(table_log_max=10, extra_max=16, extra_step=extra_step)
+    got, verdicts = run_lane(dut, table, chunks, seed=states, stall=0.3)
+    for (word0, body), pairs in zip(chunks, got):
+        assert pairs == golden_chunk(table, word0, body)[0]
+    assert verdicts == [ErrorCode.NONE] * len(chunks)
+
+
+def test_broken_bodies_give_the_golden_error():
+    """Every error the lane finds itself (bits past the body, a final state not 0, padding),
+    against the golden decoder's verdict on the same body: flipped bits, bodies cut short and
+    bodies with a word too many."""
+    rng = np.random.default_rng(5)
+    x = bf16_weights(rng, 120)
+    table, payload, _ = codec.compress_values(x, codebooks.for_dtype("BF16"), max_table_log=9,
+                                              chunk_pairs=120, states=4)
+    (word0, body), = chunks_of(payload)
+    cases = []
+    for k in range(12):                 # single flipped bits all over the body
+        bad = body.copy()
+        bad[k * len(body) // 12] ^= np.uint32(1 << int(rng.integers(32)))
+        cases.append(bad)
+    cases += [body[:-1], body[:-2], np.append(body, np.uint32(0)), np.append(body, body[:3])]
+    last = body.copy()
+    last[-1] |= np.uint32(1 << 31)      # a padding bit set
+    cases.append(last)
+    expected = [golden_chunk(table, word0, c)[1] for c in cases]
+    assert {ErrorCode.OVERRUN, ErrorCode.STATE, ErrorCode.PADDING} <= set(expected)
+    dut = TansLane(table_log_max=9, extra_max=16, extra_step=8)
+    _, verdicts = run_lane(dut, table, [(word0, c) for c in cases] + [(word0, body)], seed=1,
+                           stall=0.2)
+    assert verdicts == expected + [ErrorCode.NONE]
+
+
+def test_front_end_verdict_comes_first():
+    """The error that comes with a chunk's last word is the chunk's verdict, before the lane's
+    own; a chunk of its descriptor alone with an error emits nothing; the next chunk decodes."""
+    rng = np.random.default_rng(6)
+    x = bf16_weights(rng, 200)
+    table, payload, _ = codec.compress_values(x, codebooks.for_dtype("BF16"), max_table_log=9,
+                                              chunk_pairs=100, states=4)
+    chunks = chunks_of(payload)
+    (w0, b0), (w1, b1) = chunks
+    cut = b0[:len(b0) // 2]             # (alone, an OVERRUN)
+    run = [(w0, cut), (w0, np.array([], np.uint32)), (w0, b0), (w1, b1)]
+    errors = {0: ErrorCode.TRUNCATED, 1: ErrorCode.MAGIC, 2: ErrorCode.CRC}
+    dut = TansLane(table_log_max=9, extra_max=16, extra_step=8)
+    got, verdicts = run_lane(dut, table, run, seed=2, stall=0.25, errors=errors)
+    assert verdicts == [ErrorCode.TRUNCATED, ErrorCode.MAGIC, ErrorCode.CRC, ErrorCode.NONE]
+    assert got[1] == []
+    assert got[3] == golden_chunk(table, w1, b1)[0]
+
+
+def test_parameter_errors():
+    with pytest.raises(ValueError, match=r"extra_step must be 8 \.\. 16, not 7"):
+        TansLane(table_log_max=10, extra_max=16, extra_step=7)
+    with pytest.raises(ValueError, match=r"extra_max must be 1 \.\. 22, not 23"):
+        TansLane(table_log_max=10, extra_max=23)
