@@ -1,4 +1,5 @@
-"""Quick resource counts: Yosys ``synth_ecp5`` of the decoder lane and the decompressor top.
+"""Quick resource counts: Yosys ``synth_ecp5`` of the decoding lane, the decoder, the
+decompressor top.
 
 No place and route: a table in a few seconds per design, for every change to hdl/. Each design is
 wrapped in :class:`fpga.wrapper.KeepAlive` and synthesised flat, except that the component keeps
@@ -32,7 +33,10 @@ COLUMNS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "PFUMX", "L6MUX21", "TRELLIS
 #: The issue's budget for one lane at the default table log, in LUT4.
 LANE_LUT4_BUDGET = 500
 
-DESIGNS = {"lane": "decoder", "top": "decompressor"}
+#: ``lane``: the decoding lane alone (:class:`hdl.lane.TansLane`, as a multi-lane top builds it
+#: for ``--fmt``), the part repeated per lane; ``decoder``: one :class:`hdl.decoder.TansDecoder`
+#: (table port, chunk front end, lane); ``top``: the one-lane decompressor.
+DESIGNS = {"lane": "lane", "decoder": "decoder", "top": "decompressor"}
 
 
 def yosys_command():
@@ -125,7 +129,8 @@ def _print_table(rows, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--designs", default="lane,top", help="comma list of: lane, top")
+    parser.add_argument("--designs", default="lane,decoder,top",
+                        help="comma list of: lane, decoder, top")
     parser.add_argument("--table-logs", default="12,10")
     parser.add_argument("--fmt", default="bf16")
     parser.add_argument("--out", default="build/synth")
@@ -150,7 +155,7 @@ def main(argv=None):
     breakdown = None
     if not args.no_breakdown:
         tlog = default_table_log()
-        component = make_top("decoder", table_log_max=tlog)
+        component = make_top("lane", fmt=args.fmt, table_log_max=tlog)
         modules = synthesize(component, out / f"lane-t{tlog}-breakdown", breakdown=True)
         breakdown = {name: summarise(cells) for name, cells in modules.items()
                      if name.startswith("top.dut")}

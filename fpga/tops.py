@@ -1,6 +1,9 @@
 """The components that the FPGA flows build, by name.
 
 ``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
+``lane`` is the decoding lane alone (:class:`hdl.lane.TansLane`, built for ``--fmt`` as a
+multi-lane top builds its lanes), ``decoder`` one :class:`hdl.decoder.TansDecoder` (table port,
+chunk front end and a lane: pairs out).
 ``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
 :class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
 the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
@@ -23,10 +26,19 @@ class TopError(ValueError):
     pass
 
 
+def _lane(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.decompressor import extra_max, extra_step
+    from hdl.lane import TansLane
+    if lanes != 1:
+        raise TopError("top 'lane' is one TansLane: --lanes must be 1")
+    return TansLane(table_log_max=table_log_max, extra_max=extra_max(fmt),
+                    extra_step=extra_step(fmt))
+
+
 def _decoder(*, lanes, fmt, table_log_max, states, in_width):
     from hdl.decoder import TansDecoder
     if lanes != 1:
-        raise TopError("top 'decoder' is one TansDecoder lane: --lanes must be 1")
+        raise TopError("top 'decoder' is one TansDecoder: --lanes must be 1")
     return TansDecoder(table_log_max=table_log_max, extra_max=16)
 
 
@@ -59,6 +71,7 @@ def _multilane_compressor(*, lanes, fmt, table_log_max, states, in_width):
 
 #: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
 TOPS = {
+    "lane": _lane,
     "decoder": _decoder,
     "decompressor": _decompressor,
     "compressor": _compressor,

@@ -8,11 +8,18 @@ from golden import codebooks
 
 from .unpacker import Pair
 
-__all__ = ["FloatPacker", "IntPacker", "PositPacker", "Value"]
+__all__ = ["FloatPacker", "IntPacker", "PositPacker", "Value", "float_books"]
 
 
 def Value(value_bits):
     return data.StructLayout({"value": value_bits, "last": 1})
+
+
+def float_books(exp_bits, man_bits):
+    """The built-in float code books of a format (those :class:`FloatPacker` converts)."""
+    return [b for b in codebooks.CODEBOOKS.values()
+            if isinstance(b, codebooks.FloatCodeBook)
+            and (b.exp_bits, b.man_bits) == (exp_bits, man_bits)]
 
 
 class FloatPacker(wiring.Component):
@@ -40,9 +47,7 @@ class FloatPacker(wiring.Component):
     """
 
     def __init__(self, exp_bits, man_bits, extra_max):
-        self._books = [b for b in codebooks.CODEBOOKS.values()
-                       if isinstance(b, codebooks.FloatCodeBook)
-                       and (b.exp_bits, b.man_bits) == (exp_bits, man_bits)]
+        self._books = float_books(exp_bits, man_bits)
         if not self._books:
             raise ValueError(f"no float code book with {exp_bits} exponent and {man_bits} "
                              f"mantissa bits")

@@ -112,24 +112,26 @@ class ChunkFrontEnd(wiring.Component):
 
     Takes chunks (:class:`~golden.layouts.ChunkHeader` + body) and hands each on to
     :attr:`lane_words` as the lane takes it: header word 0 (the descriptor), then the body
-    words, ``last`` on the final one. On the way it checks the header (magic, table log and
-    states against :attr:`config`, a code book the consumer supports, a table without a bad
-    entry, a body length no chunk has) and the body's CRC-32. What it finds goes with the
-    chunk's last word as its ``error``, so the lane gives the verdicts in the payload's order:
-    a chunk with a bad header is handed on as its descriptor alone; a CRC mismatch comes with
-    the body's last word (held three cycles for the verdict).
+    words, ``last`` on the final one, and checks the body's CRC-32 on the way. What is wrong
+    with a chunk goes with its last word as its ``error``, so the lane gives the verdicts in the
+    payload's order: a chunk with a bad header is handed on as its descriptor alone; a CRC
+    mismatch comes with the body's last word (held three cycles for the verdict).
 
-    With ``framing="tensor"`` the input is a tensor's payload (``last`` on its final word): the
-    front end counts each body's words and checks the tensor's end too (a tensor cut short
-    (TRUNCATED), words after its last chunk (TRAILING); either comes as a chunk of one word).
-    After an error, or on :attr:`abort` (a lane found one), it drops the rest of the tensor,
-    ending a chunk it has begun with a word of its own. A tensor starts once :attr:`settled`.
+    With ``framing="tensor"`` (in front of one lane) the input is a tensor's payload (:class:`Word`
+    s, ``last`` on its final one), and the front end checks everything: the header (magic,
+    table log and states against :attr:`config`, a code book the consumer supports, a table
+    without a bad entry, a body length no chunk has), the body's length, and the tensor's end
+    (a tensor cut short (TRUNCATED), words after its last chunk (TRAILING); either comes as a
+    chunk of one word). After an error, or on :attr:`abort` (a lane found one), it drops the
+    rest of the tensor, ending a chunk it has begun with a word of its own. A tensor starts
+    once :attr:`settled`.
 
-    With ``framing="chunk"`` the input is one chunk at a time, ``last`` on its final word (a
-    multi-lane dispatcher follows the headers and deals chunks so), and each chunk starts once
-    :attr:`settled`. A chunk cut before its header is complete is handed on as its descriptor
-    with MAGIC, CONFIG or TRUNCATED, one whose ``last`` comes before its body's end with
-    TRUNCATED.
+    With ``framing="chunk"`` (in each lane of a multi-lane top) the input is one chunk at a time
+    (:class:`~hdl.lane.LaneWord` s, ``last`` on its final one), dealt by a dispatcher that has
+    followed the headers and checked them and the body's length: what it found comes as the
+    ``error`` of the chunk's last word and goes on before the CRC's verdict. Each chunk starts
+    once :attr:`settled`. (:attr:`config`, :attr:`table_bad`, :attr:`codebook_ok` and
+    :attr:`abort` are not used.)
 
     Throughput: a word per clock; per chunk three cycles of header and three of CRC verdict.
 
@@ -140,7 +142,7 @@ class ChunkFrontEnd(wiring.Component):
 
     Members
     -------
-    words : In(stream.Signature(Word))
+    words : In(stream.Signature(Word or LaneWord))
     lane_words : Out(stream.Signature(LaneWord))
     config : In(TableConfig)
         The table's config word (:class:`TablePort`).
@@ -152,7 +154,7 @@ class ChunkFrontEnd(wiring.Component):
     settled : In(1)
         Every chunk handed on has had its verdict: the next tensor (or chunk) may start.
     abort : In(1)
-        Drop the rest of the tensor (a pulse is enough; ``framing="tensor"``).
+        Drop the rest of the tensor (a pulse is enough).
     start : Out(1)
         A tensor's (or chunk's) first word is taken (a pulse).
     busy : Out(1)
@@ -165,7 +167,7 @@ class ChunkFrontEnd(wiring.Component):
         self._table_log_max = table_log_max
         self._framing = framing
         super().__init__({
-            "words": In(stream.Signature(Word)),
+            "words": In(stream.Signature(Word if framing == "tensor" else LaneWord)),
             "lane_words": Out(stream.Signature(LaneWord)),
             "config": In(TableConfig),
             "table_bad": In(1),
@@ -180,9 +182,11 @@ class ChunkFrontEnd(wiring.Component):
         m = Module()
         R = self._table_log_max
         by_tensor = self._framing == "tensor"
-        table_bad = self.table_bad
 
-        # --- the word handed to the lane: a register, loaded when it is free
+        # --- the word handed to the lane: a register, loaded when it is free. Its data is
+        # always the word taken (a descriptor is word 0, loaded as it is taken and handed on
+        # once the header is checked; the data of a chunk of one word that only carries an
+        # error is never decoded): no multiplexer in front of its 32 flip-flops.
         out = Signal(LaneWord)
         out_valid = Signal()
         free = ~out_valid | self.lane_words.ready
@@ -190,9 +194,6 @@ class ChunkFrontEnd(wiring.Component):
         with m.If(self.lane_words.ready):
             m.d.sync += out_valid.eq(0)
 
-        # `out.data` is always the word taken (a descriptor is word 0, loaded as it is taken and
-        # handed on once the header is checked; the data of a chunk of one word that only
-        # carries an error is never decoded): no multiplexer in front of its 32 flip-flops.
         word = self.words.payload
         take = Signal()                 # a word is taken into `out`
         words_skip = Signal()           # a word is taken, not into `out` (header words 1, 2)
@@ -204,17 +205,21 @@ class ChunkFrontEnd(wiring.Component):
             m.d.sync += [out.last.eq(last), out.error.eq(error), out_valid.eq(valid)]
 
         # --- the chunk
-        chunk_last = Signal()           # the header's `last`: the tensor's last chunk
         ended = Signal()                # the last word taken was the tensor's (chunk's) last
+        given = Signal(ErrorCode)       # ... and what the dispatcher found ("chunk")
+        with m.If(self.words.valid & self.words.ready):
+            m.d.sync += ended.eq(word.last)
+            if not by_tensor:
+                m.d.sync += given.eq(word.error)
+        chunk_last = Signal()           # the header's `last`: the tensor's last chunk
         magic_bad = Signal()            # header checks, made a cycle after the word is taken
         config_bad = Signal()
         body_left = Signal(BODY_WORDS_BITS)     # body words not yet taken
         body_one = body_left == 1
         aborting = Signal()
-        with m.If(self.abort & self.busy):
-            m.d.sync += aborting.eq(1)
-        with m.If(self.words.valid & self.words.ready):
-            m.d.sync += ended.eq(word.last)
+        if by_tensor:
+            with m.If(self.abort & self.busy):
+                m.d.sync += aborting.eq(1)
 
         # the CRC takes each body word a cycle after it is taken, from `out`
         m.submodules.crc = crc_unit = Crc32Word()
@@ -232,6 +237,20 @@ class ChunkFrontEnd(wiring.Component):
             with m.If(free):
                 emit(last=1, error=code)
                 m.next = "DRAIN"
+
+        def header_checks():
+            """In front of header word 1 or 2 (by_tensor: the header's checks first): the
+            chunk ends, or an error was found, before its header does."""
+            if by_tensor:
+                with m.If(magic_bad):
+                    fail(ErrorCode.MAGIC)
+                with m.Elif(config_bad):
+                    fail(ErrorCode.CONFIG)
+                with m.Elif(ended):
+                    fail(ErrorCode.TRUNCATED)
+            else:
+                with m.If(ended):
+                    fail(given)
 
         def after_chunk():
             """The chunk's last word has gone: the tensor ends, or another chunk follows."""
@@ -261,52 +280,50 @@ class ChunkFrontEnd(wiring.Component):
                     m.next = "DRAIN"
                 with m.Elif(self.words.valid & free):
                     m.d.comb += take.eq(1)
-                    h = ChunkHeader(Cat(word.data, word.data, word.data))  # (word 0's fields)
-                    m.d.sync += [
-                        chunk_last.eq(h.last),
-                        magic_bad.eq(h.magic != CHUNK_MAGIC),
-                        config_bad.eq((h.table_log_minus_8 + 8 != self.config.table_log) |
-                                      (self.config.table_log > R) | (h.states_log2 == 3) |
-                                      ~self.codebook_ok | table_bad),
-                    ]
+                    if by_tensor:
+                        h = ChunkHeader(Cat(word.data, word.data, word.data))   # (word 0's)
+                        m.d.sync += [
+                            chunk_last.eq(h.last),
+                            magic_bad.eq(h.magic != CHUNK_MAGIC),
+                            config_bad.eq((h.table_log_minus_8 + 8 != self.config.table_log) |
+                                          (self.config.table_log > R) | (h.states_log2 == 3) |
+                                          ~self.codebook_ok | self.table_bad),
+                        ]
                     m.next = "HEADER1"
 
             with m.State("HEADER1"):
-                with m.If(magic_bad):
-                    fail(ErrorCode.MAGIC)
-                with m.Elif(config_bad):
-                    fail(ErrorCode.CONFIG)
-                with m.Elif(ended):
-                    fail(ErrorCode.TRUNCATED)
-                with m.Elif(aborting):
-                    m.next = "DRAIN"
-                with m.Elif(self.words.valid):
-                    m.d.comb += words_skip.eq(1)
-                    m.d.sync += [body_left.eq(word.data[:BODY_WORDS_BITS]),
-                                 config_bad.eq(word.data[BODY_WORDS_BITS:] != 0)]
-                    m.next = "HEADER2"
+                header_checks()
+                with m.If(~ended & ~magic_bad & ~config_bad):
+                    with m.If(aborting):
+                        m.next = "DRAIN"
+                    with m.Elif(self.words.valid):
+                        m.d.comb += words_skip.eq(1)
+                        if by_tensor:
+                            m.d.sync += [body_left.eq(word.data[:BODY_WORDS_BITS]),
+                                         config_bad.eq(word.data[BODY_WORDS_BITS:] != 0)]
+                        m.next = "HEADER2"
 
             with m.State("HEADER2"):
-                empty = body_left == 0
                 with m.If(config_bad):      # a body longer than any chunk needs
                     fail(ErrorCode.CONFIG)
-                with m.Elif(ended):
-                    fail(ErrorCode.TRUNCATED)
-                with m.Elif(aborting):
-                    m.next = "DRAIN"
-                with m.Elif(self.words.valid):
-                    m.d.comb += words_skip.eq(1)
-                    m.d.sync += [crc_expect.eq(word.data), crc_start.eq(1)]
-                    # (a dispatcher cuts a chunk of no body words after its word 1)
-                    with m.If(empty if by_tensor else 0):   # its CRC is that of nothing
-                        emit(last=1, valid=0)
-                        m.next = "CRC1"
-                    with m.Elif(word.last):
-                        emit(last=1, error=ErrorCode.TRUNCATED)
-                        m.next = "IDLE"
-                    with m.Else():
-                        emit()
-                        m.next = "BODY"
+                with m.Else():
+                    header_checks()
+                with m.If(~ended & ~config_bad):
+                    with m.If(aborting):
+                        m.next = "DRAIN"
+                    with m.Elif(self.words.valid):
+                        m.d.comb += words_skip.eq(1)
+                        m.d.sync += [crc_expect.eq(word.data), crc_start.eq(1)]
+                        # (a dispatcher cuts a chunk of no body words after its word 1)
+                        with m.If((body_left == 0) if by_tensor else 0):
+                            emit(last=1, valid=0)       # its CRC is that of nothing
+                            m.next = "CRC1"
+                        with m.Elif(word.last):
+                            emit(last=1, error=ErrorCode.TRUNCATED if by_tensor else word.error)
+                            m.next = "IDLE"
+                        with m.Else():
+                            emit()
+                            m.next = "BODY"
 
             with m.State("BODY"):
                 with m.If(aborting):        # end the chunk begun with a word of our own
@@ -315,24 +332,33 @@ class ChunkFrontEnd(wiring.Component):
                         m.next = "DRAIN"
                 with m.Elif(self.words.valid & free):
                     m.d.comb += take.eq(1)
-                    m.d.sync += [crc_valid.eq(1), body_left.eq(body_left - 1)]
-                    with m.If(body_one):    # the body's last word waits for the CRC verdict
-                        emit(last=1, valid=0)
-                        m.next = "CRC1"
-                    with m.Elif(word.last):     # the tensor (chunk) ends before the body does
-                        emit(last=1, error=ErrorCode.TRUNCATED)
-                        m.next = "IDLE"
-                    with m.Else():
-                        emit()
+                    m.d.sync += crc_valid.eq(1)
+                    if by_tensor:
+                        m.d.sync += body_left.eq(body_left - 1)
+                        with m.If(body_one):    # the last word waits for the CRC verdict
+                            emit(last=1, valid=0)
+                            m.next = "CRC1"
+                        with m.Elif(word.last):     # the tensor ends before the body does
+                            emit(last=1, error=ErrorCode.TRUNCATED)
+                            m.next = "IDLE"
+                        with m.Else():
+                            emit()
+                    else:
+                        with m.If(word.last):   # the last word waits for the CRC verdict
+                            emit(last=1, valid=0)
+                            m.next = "CRC1"
+                        with m.Else():
+                            emit()
 
             with m.State("CRC1"):       # the CRC unit takes the last word
                 m.next = "CRC2"
             with m.State("CRC2"):       # its register has it; crc_ok is registered from it
                 m.next = "VERDICT"
-            with m.State("VERDICT"):
-                m.d.sync += [out_valid.eq(1),
-                             out.error.eq(Mux(crc_ok, ErrorCode.NONE, ErrorCode.CRC))]
-                with m.If(~crc_ok):
+            with m.State("VERDICT"):    # (the dispatcher's verdict first, then the CRC's)
+                error = Mux(given != ErrorCode.NONE, given,
+                            Mux(crc_ok, ErrorCode.NONE, ErrorCode.CRC))
+                m.d.sync += [out_valid.eq(1), out.error.eq(error)]
+                with m.If(error != ErrorCode.NONE):
                     m.next = "IDLE"
                     with m.If(~ended):
                         m.next = "DRAIN"

@@ -8,11 +8,11 @@ from amaranth.lib.wiring import In, Out
 from golden.layouts import CHUNK_MAGIC, TABLE_LOG_MAX, TABLE_LOG_MIN, ChunkHeader, TableConfig
 
 from .blockfifo import BlockFIFO
-from .convert import FloatPacker
+from .convert import FloatPacker, float_books
 from .decompressor import FORMATS, extra_max, extra_step
 from .frontend import BODY_WORDS_BITS, ChunkFrontEnd, TablePort
-from .lane import EntryWrite, TansLane
-from .ports import ErrorCode, Status, TableWrite, Word
+from .lane import EntryWrite, LaneWord, TansLane
+from .ports import ErrorCode, Status, TableWrite
 from .unpacker import PairUnpacker
 
 __all__ = ["MultiLaneDecompressor", "InBeat", "Values", "LANES_MAX", "IN_WIDTHS"]
@@ -40,8 +40,11 @@ def InBeat(width):
 
 def _Entry(width):
     """Dispatcher -> lane: a beat as it came, with the words that are this lane's (``keep``) and
-    those that end one of its chunks (``last``)."""
-    return data.StructLayout({"data": data.ArrayLayout(32, width), "keep": width, "last": width})
+    those that end one of its chunks (``last``), and what the dispatcher found wrong with the
+    chunk whose last word is the entry's last ``last`` word (``error``; a chunk cut after a bad
+    header, or by the tensor's end: one chunk of a beat at most)."""
+    return data.StructLayout({"data": data.ArrayLayout(32, width), "keep": width, "last": width,
+                              "error": ErrorCode})
 
 
 def Values(value_bits, width):
@@ -118,9 +121,10 @@ class _Lane(wiring.Component):
     receives (``last`` on its final word) is decoded on its own (the picker sets the ``last``
     bit of the chunk's header, so its final pair is marked) and leaves as beats of up to
     ``width`` values, the last one marked ``end`` and carrying the lane's verdict (an error
-    chunk always ends with an ``end`` beat). The table's entries come from the top's
-    :class:`~hdl.frontend.TablePort`, its config word and entry check through :attr:`config`
-    and :attr:`table_bad` (each registered here, beside the lane's logic).
+    chunk always ends with an ``end`` beat). The dispatcher has checked each chunk's header and
+    length; what it found comes with the chunk's last word (an entry's ``error``). The table's
+    entries come from the top's :class:`~hdl.frontend.TablePort`, its config word through
+    :attr:`config` (registered here, beside the lane's logic).
 
     The dispatcher writes whole input beats into :attr:`entries` with the words of this lane
     marked; it writes only while :attr:`room` (a register) is high.
@@ -146,7 +150,6 @@ class _Lane(wiring.Component):
             "room": Out(1),
             "table": In(stream.Signature(EntryWrite(table_log_max))),
             "config": In(TableConfig),
-            "table_bad": In(1),
             "beats": Out(stream.Signature(_Beat(self._bits, width))),
             "taken": Out(_Beat(self._bits, width)),
             "taken_valid": Out(1),
@@ -191,14 +194,10 @@ class _Lane(wiring.Component):
         # (the top's config word, registered beside this lane's logic: it changes only between
         # tensors, while every lane is idle)
         config = Signal(TableConfig)
-        table_bad = Signal()
-        m.d.sync += [config.eq(self.config), table_bad.eq(self.table_bad)]
+        m.d.sync += config.eq(self.config)
         m.d.comb += [
             unp.code_bits.eq(config.code_bits),
             pk.codebook.eq(config.codebook),
-            front.config.eq(config),
-            front.table_bad.eq(table_bad),
-            front.codebook_ok.eq(pk.supported),
         ]
 
         # --- chunk boundaries: the lane leaves busy when a chunk is done (good or bad)
@@ -222,7 +221,7 @@ class _Lane(wiring.Component):
         # --- word picker: the kept words of each entry, in order, one per clock, into a small
         # FIFO whose room is a register (the decoder's ready stays out of the picker)
         m.submodules.word_fifo = word_fifo = fifo.SyncFIFOBuffered(
-            width=data.Layout.cast(Word).size, depth=4)
+            width=data.Layout.cast(LaneWord).size, depth=4)
         held = Signal(entry_layout)
         rest = Signal(K)                # kept words of `held` not yet sent
         start = Signal(init=1)          # the next word is a chunk's first (its header word 0)
@@ -239,10 +238,13 @@ class _Lane(wiring.Component):
             with m.If(pick[i]):
                 m.d.comb += [word.eq(held.data[i]), word_last.eq(held.last[i])]
         emit = (rest != 0) & word_fifo.w_rdy
-        out_word = Signal(Word)
+        out_word = Signal(LaneWord)
+        # (the entry's error goes with its last chunk end: no other chunk end follows it)
+        final = (held.last & rest & ~pick) == 0
         m.d.comb += [
             out_word.data.eq(word | (start << _LAST_BIT)),
             out_word.last.eq(word_last),
+            out_word.error.eq(Mux(word_last & final, held.error, ErrorCode.NONE)),
             word_fifo.w_data.eq(out_word),
             word_fifo.w_en.eq(emit),
         ]
@@ -494,7 +496,6 @@ class MultiLaneDecompressor(wiring.Component):
                 lane.table.payload.eq(port.entries.payload),
                 lane.table.valid.eq(port.entries.valid),
                 lane.config.eq(port.config),
-                lane.table_bad.eq(port.bad),
             ]
 
         # --- dispatcher: one beat per clock, at most one chunk start in it. Four stages: the
@@ -516,9 +517,23 @@ class MultiLaneDecompressor(wiring.Component):
         def ending_at(n):               # word n-1
             return Cat(*(n == i + 1 for i in range(K)))
 
-        # stage Q: each word as header word 0 (magic, last) and as word 1 (body length)
+        # the table's config word, checked once per tensor (registered: it changes only between
+        # tensors): a chunk header is a CONFIG error if its table log or its number of states
+        # is not the table's, or if the table is of no use to this top
+        cfg_log = Signal(3)             # table log - 8
+        cfg_off = Signal()              # table log out of reach, code book not this format's,
+                                        # or an entry no lane decodes
+        supported = Cat(port.config.codebook == book.ident
+                        for book in float_books(*FORMATS[self._fmt])).any()
+        m.d.sync += [
+            cfg_log.eq(port.config.table_log - 8),
+            cfg_off.eq((port.config.table_log > self._table_log_max) |
+                       (port.config.table_log < TABLE_LOG_MIN) | ~supported | port.bad),
+        ]
+
+        # stage Q: each word as header word 0 (magic, config, last) and as word 1 (body length)
         word_layout = data.StructLayout({
-            "magic_bad": 1, "hlast": 1,
+            "magic_bad": 1, "config_bad": 1, "hlast": 1,
             "bad": 1,                   # a body length that no chunk has: cut the chunk there
             "ge8": 1, "ge16": 1,        # body length >= 8, >= 16
         })
@@ -542,7 +557,9 @@ class MultiLaneDecompressor(wiring.Component):
                 head = ChunkHeader(Cat(word, word, word))
                 body = word[:BODY_WORDS_BITS]
                 m.d.sync += q.word[i].eq(Cat(
-                    head.magic != CHUNK_MAGIC, head.last,
+                    head.magic != CHUNK_MAGIC,
+                    (head.table_log_minus_8 != cfg_log) | (head.states_log2 == 3) | cfg_off,
+                    head.last,
                     (word == 0) | (word[BODY_WORDS_BITS:] != 0),
                     body[3:] != 0, body[4:] != 0))
 
@@ -550,6 +567,7 @@ class MultiLaneDecompressor(wiring.Component):
         # compares with small numbers use the flags of Q, so that no carry chain runs into them.
         start_layout = data.StructLayout({
             "magic_bad": 1, "hlast": 1, "has_word1": 1, "cut": 1, "ends": 1, "short": 1,
+            "error": ErrorCode,         # what is wrong with the chunk, found in this beat
             "n": range(K + 1), "keep": K, "last": K, "rest": BODY_WORDS_BITS + 2,
             "rest_small": 1,            # rest < 8
             "rest_big": 1,              # rest > K
@@ -591,7 +609,7 @@ class MultiLaneDecompressor(wiring.Component):
                 word1 = q.data[s0 + 1] if s0 + 1 < K else Const(0, 32)
                 w1 = q.word[s0 + 1] if s0 + 1 < K else word_layout(Const(0, word_layout.size))
                 has_word1 = (s0 + 1 < c_raw) if s0 + 1 < K else Const(0)
-                magic_bad = w.magic_bad
+                magic_bad = w.magic_bad | w.config_bad      # (the header: cut after word 0)
                 bad1 = has_word1 & w1.bad
                 body1 = word1[:BODY_WORDS_BITS]
                 avail = c_raw - s0
@@ -605,6 +623,10 @@ class MultiLaneDecompressor(wiring.Component):
                 st = pre.start[s0]
                 m.d.sync += [
                     st.magic_bad.eq(magic_bad), st.hlast.eq(w.hlast & ~magic_bad),
+                    st.error.eq(Mux(w.magic_bad, ErrorCode.MAGIC,
+                                    Mux(w.config_bad | bad1, ErrorCode.CONFIG,
+                                        Mux(q.last & ~ends, ErrorCode.TRUNCATED,
+                                            ErrorCode.NONE)))),
                     st.has_word1.eq(has_word1), st.cut.eq(cut), st.ends.eq(ends),
                     st.short.eq(q.last & ends & ~cut & (s0 + n == c_raw) & ~w.hlast),
                     st.n.eq(n),
@@ -659,6 +681,7 @@ class MultiLaneDecompressor(wiring.Component):
             "seg1": 1, "cut1": 1, "ends1": 1, "keep1": K, "last1": K, "s": range(K + 1),
             "left_next": BODY_WORDS_BITS + 2, "left_next_small": 1, "left_next_big": 1,
             "done1": 1, "room2": 1, "short1": 1,
+            "error1": ErrorCode,        # what is wrong with the open chunk, found in this beat
         }))
         s = Mux(seg1, n1, 0)            # where a new chunk may start
         # (the tensor's chunks have ended)
@@ -680,6 +703,10 @@ class MultiLaneDecompressor(wiring.Component):
                 a.room2.eq((s < c) & ~dropping & ~cut1),
                 # (a tensor that ends after a chunk not marked last)
                 a.short1.eq(in_last & seg1 & ends1 & ~cut1 & (n1 == c) & ~cur_hlast),
+                # (its word 1 is here and bad, or the tensor ends before it does)
+                a.error1.eq(Mux(cut1, ErrorCode.CONFIG,
+                                Mux(in_last & seg1 & ~ends1, ErrorCode.TRUNCATED,
+                                    ErrorCode.NONE))),
             ]
 
         # phase B: a chunk that starts at word s, its fate from stage P
@@ -713,6 +740,7 @@ class MultiLaneDecompressor(wiring.Component):
         w_seg1, w_seg2 = Signal(), Signal()
         w_keep1, w_last1 = Signal(K), Signal(K)
         w_keep2, w_last2 = Signal(K), Signal(K)
+        w_error1, w_error2 = Signal(ErrorCode), Signal(ErrorCode)
         w_lane1, w_lane2 = Signal(range(N)), Signal(range(N))
         m.d.sync += [
             w_valid.eq(accept), w_data.eq(pre.data),
@@ -721,12 +749,15 @@ class MultiLaneDecompressor(wiring.Component):
             w_last1.eq(Mux(phase_b, a.last1, 0)),
             w_seg2.eq(phase_b & seg2),
             w_keep2.eq(Mux(seg2, new.keep, 0)), w_last2.eq(Mux(seg2, new.last, 0)),
+            w_error1.eq(Mux(phase_b, a.error1, ErrorCode.NONE)),
+            w_error2.eq(Mux(phase_b & seg2, new.error, ErrorCode.NONE)),
             w_lane1.eq(cur_lane), w_lane2.eq(next_lane),
         ]
         entry_data = Signal(data.ArrayLayout(32, K))
         entry_we = Signal(N)
         entry_keep = Signal(data.ArrayLayout(K, N))
         entry_last = Signal(data.ArrayLayout(K, N))
+        entry_error = Signal(data.ArrayLayout(ErrorCode, N))
         ticket = Signal(ticket_layout)
         ticket_we = Signal()
         m.d.sync += [entry_data.eq(w_data), ticket_we.eq(0)]
@@ -737,12 +768,15 @@ class MultiLaneDecompressor(wiring.Component):
                 entry_we[k].eq(w_valid & (on1 | on2)),
                 entry_keep[k].eq(Mux(on1, w_keep1, 0) | Mux(on2, w_keep2, 0)),
                 entry_last[k].eq(Mux(on1, w_last1, 0) | Mux(on2, w_last2, 0)),
+                entry_error[k].eq(Mux(on1, w_error1.as_value(), 0) |
+                                  Mux(on2, w_error2.as_value(), 0)),
             ]
             m.d.comb += [
                 lane.entries.valid.eq(entry_we[k]),
                 lane.entries.payload.data.eq(entry_data),
                 lane.entries.payload.keep.eq(entry_keep[k]),
                 lane.entries.payload.last.eq(entry_last[k]),
+                lane.entries.payload.error.eq(entry_error[k]),
             ]
         m.d.comb += [tickets.w_data.eq(ticket), tickets.w_en.eq(ticket_we)]
 

@@ -218,6 +218,47 @@ def test_bad_chunk_flags_error_and_next_tensor_decodes(case, lanes):
         assert job.values == expected(y)
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_config_errors_are_found_once_for_all_lanes(lanes):
+    """The dispatcher checks each chunk header against the table (table log, number of states,
+    code book, a table entry no lane decodes, a body length no chunk has): each such tensor is
+    a CONFIG error with no values out, and the tensor after it decodes."""
+    from golden import tans
+    rng = np.random.default_rng(14)
+    x = bf16_weights(rng, 300)
+    t10, p10 = compress(x, max_table_log=10)
+    t8 = compress(x, max_table_log=8)[0]
+    fp16 = codebooks.get("fp16-exp")
+    t16, p16 = codec.compress_values(np.arange(300, dtype=np.uint16), [fp16], max_table_log=9,
+                                     chunk_pairs=100)[:2]
+    eight_states = p10.copy()
+    eight_states[0] |= 3 << 21      # states_log2 (bits 21..22 of header word 0) of chunk 0
+    positions = chunk_starts(t10, p10)
+    long_body = p10.copy()
+    second = 3 + int(p10[1])        # chunk 1's header: its body length too long for any chunk
+    long_body[second + 1] |= 1 << 20
+    book = codebooks.get("bf16-exp")
+    codes, extras = book.encode(x)
+    hist = np.bincount(codes, minlength=256)
+    top = sorted(np.argsort(-hist)[:4].tolist())
+    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()), 8)
+    wide = codec.Table(book, 8, tuple(top), tuple(int(c) for c in counts), 20)  # > 16 bits
+    wide_payload = codec.encode_payload(wide, codes, extras, chunk_pairs=100)
+    jobs = [Job(t8.image(), p10),           # payload made for another table log
+            Job(t16.image(), p16),          # fp16 code book on a bf16 top
+            Job(t10.image(), eight_states),
+            Job(None, long_body),
+            Job(wide.image(), wide_payload),
+            Job(t10.image(), p10)]          # and the right one decodes
+    run_multilane(MultiLaneDecompressor(lanes=lanes, table_log_max=10), jobs, seed=lanes,
+                  in_stall=0.2, out_stall=0.2)
+    assert [j.code for j in jobs] == [ErrorCode.CONFIG] * 5 + [ErrorCode.NONE]
+    assert [j.values for j in jobs[:3]] == [[], [], []]
+    assert jobs[3].values == expected(x)[:positions[1]]    # chunk 0's values, then none
+    assert jobs[4].values == []
+    assert jobs[5].values == expected(x)
+
+
 def test_next_table_waits_for_all_lanes():
     """The next tensor's table is sent right behind the payload while the lanes still decode
     (output stalled): it must not reach a lane before its last chunk is done."""
