@@ -49,10 +49,11 @@ class TablePort(LaneParameters, wiring.Component):
     Takes writes (address 0: :class:`~golden.layouts.TableConfig`, ``1 + u``: the
     :class:`~golden.layouts.DecodeEntry` of state ``u``, as :meth:`golden.codec.Table.image`
     gives them) while :attr:`accept` is high, one per clock, and passes each entry on to
-    :attr:`entries` a clock later, from registers, as a lane with ``extra_step`` keeps it
-    (:func:`lane_entry`): every lane behind it takes it in that clock (a lane's table port is
-    ready while the lane is idle, which :attr:`accept` must ensure). An entry no lane can decode
-    (:func:`table_entry_bad`) sets :attr:`bad` until the next config word.
+    :attr:`entries` a clock later, as a lane with ``extra_step`` keeps it (:func:`lane_entry`):
+    every lane behind it takes it in that clock (a lane's table port is ready while the lane is
+    idle, which :attr:`accept` must ensure). Every output is a register (they fan out to every
+    lane of a multi-lane top). An entry no lane can decode (:func:`table_entry_bad`) sets
+    :attr:`bad` until the next config word, a clock after the entry.
 
     Parameters
     ----------
@@ -84,26 +85,29 @@ class TablePort(LaneParameters, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R = self._table_log_max
-        t_valid = Signal()
-        t_write = Signal(TableWrite)
+        write = self.table.payload
+        written = DecodeEntry(write.data)
+        taken = self.table.valid & self.table.ready
+        entry_bad = Signal()            # the entry just passed on is bad
         m.d.comb += self.table.ready.eq(self.accept)
-        m.d.sync += t_valid.eq(self.table.valid & self.table.ready)
-        with m.If(self.table.valid & self.table.ready):
-            m.d.sync += t_write.eq(self.table.payload)
-        written = DecodeEntry(t_write.data)
-        m.d.comb += [
-            self.busy.eq(t_valid),
-            self.entries.payload.state.eq(t_write.addr - 1),
-            self.entries.payload.entry.eq(lane_entry(m, written, self._extra_step,
-                                                     self._extra_max)),
+        m.d.sync += [
+            self.busy.eq(taken),
+            self.entries.valid.eq(taken & (write.addr != 0) & (write.addr <= (1 << R))),
+            entry_bad.eq(taken & (write.addr != 0) &
+                         table_entry_bad(written, R, self._extra_max, self._extra_step)),
         ]
-        with m.If(t_valid):
-            with m.If(t_write.addr == 0):
-                m.d.sync += [self.config.eq(t_write.data), self.bad.eq(0)]
-            with m.Elif(t_write.addr <= (1 << R)):
-                m.d.comb += self.entries.valid.eq(1)
-                with m.If(table_entry_bad(written, R, self._extra_max, self._extra_step)):
-                    m.d.sync += self.bad.eq(1)
+        with m.If(taken):
+            m.d.sync += [
+                self.entries.payload.state.eq(write.addr - 1),
+                self.entries.payload.entry.eq(lane_entry(m, written, self._extra_step,
+                                                         self._extra_max)),
+            ]
+            with m.If(write.addr == 0):
+                m.d.sync += self.config.eq(write.data)
+        with m.If(taken & (write.addr == 0)):
+            m.d.sync += self.bad.eq(0)
+        with m.Elif(entry_bad):
+            m.d.sync += self.bad.eq(1)
         return m
 
 

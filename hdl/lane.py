@@ -386,8 +386,9 @@ class TansLane(LaneParameters, wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += [self.table.ready.eq(drained), self.drained.eq(drained),
                              ring_clear.eq(1)]
-                # the descriptor is taken (32 bits at position 0) as it comes
-                with m.If(~self.table.valid & reader.has_head):
+                # the descriptor is taken (32 bits at position 0) as it comes (a table write taken
+                # in this cycle still lands, a cycle later, before the chunk reads the table)
+                with m.If(reader.has_head):
                     m.d.comb += reader.consume.eq(1)
                     m.d.sync += [
                         busy.eq(1), own.eq(ErrorCode.NONE), code.eq(ErrorCode.NONE),

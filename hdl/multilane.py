@@ -545,11 +545,18 @@ class MultiLaneDecompressor(wiring.Component):
         pre_valid = Signal()
         pre_take = Signal()             # the state loop takes `pre` this cycle
         pre_load = ~pre_valid | pre_take
+        # (a beat waits while a table write is in flight: the config checks' registers follow
+        # the table port's a few cycles late)
+        table_calm = Signal()
+        port_busy = Signal()
+        m.d.sync += [port_busy.eq(port.busy),
+                     table_calm.eq(~(port.table.valid & port.table.ready) & ~port.busy &
+                                   ~port_busy)]
         q_load = ~q_valid | pre_load
-        m.d.comb += in_fifo.r_en.eq(q_load)
+        m.d.comb += in_fifo.r_en.eq(q_load & table_calm)
         with m.If(q_load):
-            m.d.sync += q_valid.eq(in_fifo.r_rdy)
-        with m.If(q_load & in_fifo.r_rdy):
+            m.d.sync += q_valid.eq(in_fifo.r_rdy & table_calm)
+        with m.If(q_load & in_fifo.r_rdy & table_calm):
             m.d.sync += [q.data.eq(raw.data), q.count.eq(raw.count), q.last.eq(raw.last),
                          q.full.eq(raw.count == K)]
             for i in range(K):
