@@ -29,8 +29,8 @@ class TansDecoder(LaneParameters, wiring.Component):
     lane, which decodes it: one pair per clock for chunks of 4 interleaved states (``states /
     4`` for 1 or 2), a clock more for an escape wider than ``extra_step``, while the input
     delivers the bits and the output is ready; plus per chunk about 10 cycles. Latency: the
-    first pair leaves 20 cycles after the first word is taken, with no stalls (measured in
-    Amaranth's simulator).
+    first pair leaves 20 cycles (:data:`LATENCY`) after the first word is taken, with no stalls
+    (measured in Amaranth's simulator).
 
     Bad input never hangs the decoder: a bad header, a table mismatch, a body that runs out, a
     CRC or final-state mismatch, or a tensor that ends early or late sets :attr:`status`
@@ -66,6 +66,9 @@ class TansDecoder(LaneParameters, wiring.Component):
         CONFIG error.
     status : Out(Status)
     """
+
+    #: Cycles from the first word taken to the first pair out, with no stalls.
+    LATENCY = 20
 
     def __init__(self, *, table_log_max=10, extra_max=16, extra_step=None):
         self._lane_parameters(table_log_max, extra_max, extra_step)

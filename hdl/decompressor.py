@@ -46,13 +46,15 @@ def _check_format(fmt):
 
 
 class Decompressor(wiring.Component):
-    """:class:`TansDecoder` -> :class:`PairUnpacker` -> :class:`FloatPacker`.
+    """:class:`TansDecoder` -> :class:`PairUnpacker` -> :class:`FloatPacker` (or the integer
+    packer). The decoder's lane reads a pair's extra bits up to :func:`extra_step` in its own
+    cycle, an escape's rest in one more.
 
     Ports are AXI-Stream style (``valid``/``ready``, ``last`` at a tensor's end). Write the
     tensor's table (:meth:`golden.codec.Table.image`) through :attr:`table`, then stream its
     payload into :attr:`words`; values leave :attr:`values` in the tensor's order, one per
     clock for chunks of 4 interleaved states (``states / 4`` for 1 or 2). Latency from the first
-    header word to the first value: 22 cycles.
+    header word to the first value: 22 cycles (:data:`LATENCY`).
     The table port takes writes once the previous tensor's last value has left :attr:`values`.
     Every ready is driven from registers or from the next stage's ready through a stage
     register; no valid depends on a ready, so tops can be chained. Errors: see
@@ -72,6 +74,9 @@ class Decompressor(wiring.Component):
     values : Out(stream.Signature(Value(bits)))
     status : Out(Status)
     """
+
+    #: Cycles from the first word taken to the first value out, with no stalls.
+    LATENCY = 22
 
     def __init__(self, fmt="bf16", *, table_log_max=10):
         _check_format(fmt)

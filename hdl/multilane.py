@@ -346,11 +346,15 @@ class MultiLaneDecompressor(wiring.Component):
     final beat. Values leave :attr:`values` in the tensor's order, up to ``lanes`` per beat.
 
     **How.** A dispatcher follows the chunk headers (``magic``, ``last``, ``body_words``) through
-    the input beats and deals the chunks, round robin, to the lanes (lane 0 for a tensor's
-    first chunk): every beat goes whole into the beat FIFO of each lane that has a word in it
-    (the chunk that ends in the beat and the one that starts there), with masks that say which
-    words are the lane's and which end a chunk. A lane picks its words out, one per clock, and
-    decodes each chunk as a one-chunk tensor (its header's ``last`` bit set). The dispatcher
+    the input beats, checks them against the table (table log, states, code book) once for all
+    lanes, and deals the chunks, round robin, to the lanes (lane 0 for a tensor's first chunk):
+    every beat goes whole into the beat FIFO of each lane that has a word in it (the chunk that
+    ends in the beat and the one that starts there), with masks that say which words are the
+    lane's and which end a chunk, and what the dispatcher found wrong with a chunk that ends
+    there. A lane picks its words out, one per clock, checks the body's CRC
+    (:class:`~hdl.frontend.ChunkFrontEnd`, ``framing="chunk"``) and decodes each chunk on its
+    own (:class:`~hdl.lane.TansLane`; the header's ``last`` bit set, so that its final pair is
+    marked). The dispatcher
     keeps each chunk's true ``last`` in a ticket (one per chunk, in payload order, sent with
     the chunk's first beat). The lane gathers its values into beats of up to ``lanes`` values
     in an output FIFO; the collector follows the tickets, takes the beats of lane after lane
@@ -377,10 +381,12 @@ class MultiLaneDecompressor(wiring.Component):
     values before the failing point leave as they would from one lane (a chunk found broken at
     its end, by its CRC, has already been emitted); from the error on, the values of the rest
     of the tensor are decoded and dropped, the collector emits nothing more of the tensor and
-    no ``last``. The dispatcher itself finds a bad magic or a body length no chunk has (the
-    chunk is cut after that word, its lane reports MAGIC or CONFIG, the rest of the tensor is
-    dropped unread), words after the last chunk (TRAILING) and a tensor that ends after a
-    chunk not marked ``last`` (TRUNCATED); the lanes report the rest. Nothing hangs: the next
+    no ``last``. The dispatcher itself finds a bad magic, a header that does not match the table
+    or a body length no chunk has (the chunk is cut after that word, the rest of the tensor is
+    dropped unread: MAGIC or CONFIG), a chunk the tensor's end cuts short (TRUNCATED), words
+    after the last chunk (TRAILING) and a tensor that ends after a chunk not marked ``last``
+    (TRUNCATED); the lanes find CRC mismatches and decoding errors, which come after the
+    dispatcher's for the same chunk (golden's order of checks). Nothing hangs: the next
     tensor starts cleanly. ``status.busy`` is high from the first word until the tensor's last
     value has left.
 
@@ -394,7 +400,7 @@ class MultiLaneDecompressor(wiring.Component):
     lanes : int
         Decoder lanes, 1 .. :data:`LANES_MAX`; also the values per output beat.
     table_log_max : int
-        See :class:`~hdl.decoder.TansDecoder`; each lane has its own table memory.
+        See :class:`~hdl.lane.TansLane`; each lane has its own table memory.
     in_width : int
         Words per input beat, one of :data:`IN_WIDTHS`.
     in_beats : int
@@ -428,7 +434,7 @@ class MultiLaneDecompressor(wiring.Component):
         if not isinstance(out_values, int) or out_values < 4 * lanes or out_values % lanes:
             raise ValueError(f"out_values must be a multiple of lanes ({lanes}) and at least "
                              f"{4 * lanes}, not {out_values!r}")
-        if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:   # as TansDecoder says it
+        if not TABLE_LOG_MIN <= table_log_max <= TABLE_LOG_MAX:   # as TansLane says it
             raise ValueError(f"table_log_max must be {TABLE_LOG_MIN} .. {TABLE_LOG_MAX}, "
                              f"not {table_log_max}")
         self._fmt, self._lanes, self._in_width = fmt, lanes, in_width

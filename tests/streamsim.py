@@ -3,7 +3,7 @@
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["put", "get", "Job", "simulate", "run_decompressor"]
+__all__ = ["put", "get", "Job", "simulate", "run_decompressor", "first_output_latency"]
 
 
 async def put(ctx, port, payload, rng=None, stall=0.0):
@@ -104,3 +104,38 @@ def run_decompressor(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycl
 
     simulate(dut, [producer, consumer], done, max_cycles=max_cycles, what="decompressor")
     return jobs
+
+
+def first_output_latency(dut, table_writes, words, words_port, out_port):
+    """Cycles from the first word taken to the first output valid, without stalls, after
+    ``table_writes`` (payloads for ``dut.table``, one per clock) and a few idle cycles."""
+    from amaranth.sim import Simulator
+    result = {}
+
+    async def bench(ctx):
+        ctx.set(out_port.ready, 1)
+        for write in table_writes:
+            ctx.set(dut.table.valid, 1)
+            ctx.set(dut.table.payload, write)
+            await ctx.tick()
+        ctx.set(dut.table.valid, 0)
+        for _ in range(5):
+            await ctx.tick()
+        cycle, first, i = 0, None, 0
+        while "latency" not in result:
+            ctx.set(words_port.valid, i < len(words))
+            if i < len(words):
+                ctx.set(words_port.payload, words[i])
+            _, _, ready, valid = await ctx.tick().sample(words_port.ready, out_port.valid)
+            if i < len(words) and ready:
+                first = cycle if first is None else first
+                i += 1
+            if valid:
+                result["latency"] = cycle - first
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return result["latency"]

@@ -266,3 +266,19 @@ def test_table_wider_than_the_lane_is_a_config_error():
     run_decompressor(Decompressor(table_log_max=10), jobs, seed=2)
     assert jobs[0].code == ErrorCode.CONFIG and jobs[0].values == []
     assert jobs[1].code == ErrorCode.NONE and jobs[1].values == expected(x)
+
+
+def test_latency_as_documented():
+    """The first pair (value) leaves TansDecoder.LATENCY (Decompressor.LATENCY) cycles after
+    the first word is taken, without stalls, as the docstrings say."""
+    from streamsim import first_output_latency
+    rng = np.random.default_rng(8)
+    table, payload = compress(bf16_weights(rng, 200), codebooks.for_dtype("BF16"),
+                              max_table_log=10, chunk_pairs=200, states=4)
+    writes = [{"addr": a, "data": int(w)} for a, w in enumerate(table.image())]
+    words = [{"data": int(w), "last": i == len(payload) - 1} for i, w in enumerate(payload)]
+    dec = TansDecoder(table_log_max=10, extra_max=16)
+    assert first_output_latency(dec, writes, words, dec.words, dec.pairs) == TansDecoder.LATENCY
+    top = Decompressor(table_log_max=10)
+    assert first_output_latency(top, writes, words, top.words, top.values) == \
+        Decompressor.LATENCY

@@ -63,9 +63,8 @@ def run_lane(dut, table, chunks, *, seed=0, stall=0.0, errors=None):
 
     async def producer(ctx):
         for u, word in enumerate(table.image()[1:]):
-            await put(ctx, dut.table,
-                      {"state": u,
-                       "entry": unpack_int(DecodeEntry, split_entry(int(word), dut.extra_step))}, rng, stall)
+            entry = unpack_int(DecodeEntry, split_entry(int(word), dut.extra_step))
+            await put(ctx, dut.table, {"state": u, "entry": entry}, rng, stall)
         for k, (word0, body) in enumerate(chunks):
             error = (errors or {}).get(k, ErrorCode.NONE)
             words = [word0, *(int(w) for w in body)]
@@ -184,3 +183,19 @@ def test_parameter_errors():
         TansLane(table_log_max=10, extra_max=16, extra_step=7)
     with pytest.raises(ValueError, match=r"extra_max must be 1 \.\. 22, not 23"):
         TansLane(table_log_max=10, extra_max=23)
+
+
+def test_latency_as_documented():
+    """The first pair leaves TansLane.LATENCY cycles after the descriptor is taken (no stalls),
+    as its docstring says."""
+    from streamsim import first_output_latency
+    rng = np.random.default_rng(8)
+    table, payload, _ = codec.compress_values(bf16_weights(rng, 200), codebooks.for_dtype("BF16"),
+                                              max_table_log=10, chunk_pairs=200, states=4)
+    (word0, body), = chunks_of(payload)
+    dut = TansLane(table_log_max=10, extra_max=16, extra_step=8)
+    writes = [{"state": u, "entry": unpack_int(DecodeEntry, split_entry(int(w), 8))}
+              for u, w in enumerate(table.image()[1:])]
+    words = [{"data": w, "last": i == len(body), "error": 0}
+             for i, w in enumerate([word0, *(int(b) for b in body)])]
+    assert first_output_latency(dut, writes, words, dut.words, dut.pairs) == TansLane.LATENCY
