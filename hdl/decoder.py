@@ -28,7 +28,7 @@ class TansDecoder(LaneParameters, wiring.Component):
     The front end checks each chunk's header, body length and CRC and hands the chunk to the
     lane, which decodes it: one pair per clock for chunks of 4 interleaved states (``states /
     4`` for 1 or 2), a clock more for an escape wider than ``extra_step``, while the input
-    delivers the bits and the output is ready; plus per chunk about 10 cycles. Latency: the
+    delivers the bits and the output is ready; plus 18 cycles per chunk. Latency: the
     first pair leaves 20 cycles (:data:`LATENCY`) after the first word is taken, with no stalls
     (measured in Amaranth's simulator).
 

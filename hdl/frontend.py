@@ -21,9 +21,11 @@ def table_entry_bad(entry, table_log_max, extra_max, extra_step):
     """An entry that no tANS table of a lane's reach has: ``nbits`` above ``table_log_max``,
     more extra bits than ``extra_max`` (or than ``extra_step`` for a pair that is not an
     escape), or ``base`` with one of its low ``nbits`` bits set."""
-    width = entry.total - entry.nbits
-    return ((entry.nbits > table_log_max) | (entry.total < entry.nbits) | (width > extra_max) |
-            (~entry.escape & (width > extra_step)) |
+    # (compares of `total` with sums of `nbits` and a constant, side by side: no carry chain
+    # waits for another)
+    return ((entry.nbits > table_log_max) | (entry.total < entry.nbits) |
+            (entry.total > entry.nbits + extra_max) |
+            (~entry.escape & (entry.total > entry.nbits + extra_step)) |
             ((entry.base & thermometer(entry.nbits, len(entry.base))) != 0))
 
 
@@ -33,12 +35,12 @@ def lane_entry(m, entry, extra_step, extra_max):
     if extra_step == extra_max:
         return entry
     out = Signal(DecodeEntry)
-    width = entry.total - entry.nbits
-    wide = entry.escape & (width > extra_step)
+    first = entry.nbits + extra_step        # what a split escape reads in its pair's cycle
+    wide = entry.escape & (entry.total > first)
     m.d.comb += [
         out.eq(entry),
-        out.code.eq(Mux(entry.escape, Mux(wide, width - extra_step, 0), entry.code)),
-        out.total.eq(Mux(wide, entry.nbits + extra_step, entry.total)),
+        out.code.eq(Mux(entry.escape, Mux(wide, entry.total - first, 0), entry.code)),
+        out.total.eq(Mux(wide, first, entry.total)),
     ]
     return out
 
@@ -49,11 +51,13 @@ class TablePort(LaneParameters, wiring.Component):
     Takes writes (address 0: :class:`~golden.layouts.TableConfig`, ``1 + u``: the
     :class:`~golden.layouts.DecodeEntry` of state ``u``, as :meth:`golden.codec.Table.image`
     gives them) while :attr:`accept` is high, one per clock, and passes each entry on to
-    :attr:`entries` a clock later, as a lane with ``extra_step`` keeps it (:func:`lane_entry`):
-    every lane behind it takes it in that clock (a lane's table port is ready while the lane is
-    idle, which :attr:`accept` must ensure). Every output is a register (they fan out to every
-    lane of a multi-lane top). An entry no lane can decode (:func:`table_entry_bad`) sets
-    :attr:`bad` until the next config word, a clock after the entry.
+    :attr:`entries` two clocks later, as a lane with ``extra_step`` keeps it
+    (:func:`lane_entry`): every lane behind it takes it in that clock (a lane's table port is
+    ready while the lane is idle, which :attr:`accept` must ensure). The write is registered as
+    it comes, and every output is a register (they fan out to every lane of a multi-lane
+    top), so the entry's checks and split have a clock of their own. An entry no lane can
+    decode (:func:`table_entry_bad`) sets :attr:`bad` until the next config word, a clock after
+    the entry.
 
     Parameters
     ----------
@@ -68,7 +72,7 @@ class TablePort(LaneParameters, wiring.Component):
     config : Out(TableConfig)
     bad : Out(1)
     busy : Out(1)
-        A write taken last cycle is being passed on.
+        A write taken earlier is still being passed on.
     """
 
     def __init__(self, *, table_log_max=10, extra_max=16, extra_step=None):
@@ -85,18 +89,23 @@ class TablePort(LaneParameters, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R = self._table_log_max
-        write = self.table.payload
-        written = DecodeEntry(write.data)
-        taken = self.table.valid & self.table.ready
-        entry_bad = Signal()            # the entry just passed on is bad
         m.d.comb += self.table.ready.eq(self.accept)
+        # the write as it comes, registered
+        t_valid = Signal()
+        write = Signal(TableWrite)
+        m.d.sync += t_valid.eq(self.table.valid & self.table.ready)
+        with m.If(self.table.valid & self.table.ready):
+            m.d.sync += write.eq(self.table.payload)
+        # then its checks and its split, into the registers that fan out
+        written = DecodeEntry(write.data)
+        entry_bad = Signal()            # the entry just passed on is bad
         m.d.sync += [
-            self.busy.eq(taken),
-            self.entries.valid.eq(taken & (write.addr != 0) & (write.addr <= (1 << R))),
-            entry_bad.eq(taken & (write.addr != 0) &
+            self.entries.valid.eq(t_valid & (write.addr != 0) & (write.addr <= (1 << R))),
+            entry_bad.eq(t_valid & (write.addr != 0) &
                          table_entry_bad(written, R, self._extra_max, self._extra_step)),
         ]
-        with m.If(taken):
+        m.d.comb += self.busy.eq(t_valid | self.entries.valid)
+        with m.If(t_valid):
             m.d.sync += [
                 self.entries.payload.state.eq(write.addr - 1),
                 self.entries.payload.entry.eq(lane_entry(m, written, self._extra_step,
@@ -104,7 +113,7 @@ class TablePort(LaneParameters, wiring.Component):
             ]
             with m.If(write.addr == 0):
                 m.d.sync += self.config.eq(write.data)
-        with m.If(taken & (write.addr == 0)):
+        with m.If(t_valid & (write.addr == 0)):
             m.d.sync += self.bad.eq(0)
         with m.Elif(entry_bad):
             m.d.sync += self.bad.eq(1)

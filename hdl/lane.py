@@ -125,8 +125,8 @@ class TansLane(LaneParameters, wiring.Component):
     """One tANS decoding lane.
 
     Takes chunks as :class:`LaneWord` s: the chunk's header word 0 (the descriptor: pairs,
-    states, table log, ``last``; checked by the front end), then its body words, ``last`` on the
-    final one. Emits the chunk's pairs in order, ``last`` on the final pair of a chunk whose
+    states, table log, ``last``; checked by the front end, though no descriptor hangs the lane),
+    then its body words, ``last`` on the final one. Emits the chunk's pairs in order, ``last`` on the final pair of a chunk whose
     descriptor has ``last`` set. The decode table is written through :attr:`table` while the
     lane is idle (one entry per clock, made a clock after it is taken).
 
@@ -146,17 +146,18 @@ class TansLane(LaneParameters, wiring.Component):
 
     Throughput: one pair per clock for chunks of 4 interleaved states (``states / 4`` pairs
     per clock for 1 or 2 states), while the input delivers the bits and the output is ready,
-    a clock more for each split escape; plus per chunk about 8 cycles (descriptor, initial
-    states, padding). Latency: the first pair leaves 17 cycles (:data:`LATENCY`) after the
-    descriptor is taken, with no stalls (measured in Amaranth's simulator).
+    a clock more for each split escape; plus per chunk 18 cycles (descriptor, initial states,
+    padding, the bit reader's refill). Latency: the first pair leaves 17 cycles
+    (:data:`LATENCY`) after the descriptor is taken, with no stalls. (Both measured in
+    Amaranth's simulator.)
 
     **Errors.** Bits read past the body's end (OVERRUN), a state not back at 0 after the last
     pair (STATE), and a body longer than its pairs or padding that is not zero (PADDING), in
     the golden decoder's order of priority, and, first of all, the ``error`` that came with the
     chunk's last word (which does not stop the decoding). The lane drops the rest of a chunk
-    it finds broken up to its last word;
-    :attr:`status` ``.code`` holds the verdict from the cycle ``busy`` falls until the next
-    chunk starts. Nothing hangs: a chunk always ends at its last word.
+    it finds broken up to its last word; :attr:`status` ``.code`` holds the verdict from the
+    cycle ``busy`` falls until the next chunk starts. Nothing hangs: a chunk always ends at its
+    last word.
 
     Parameters
     ----------
