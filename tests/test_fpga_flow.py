@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The FPGA flow keeps a design alive: Yosys ``synth_ecp5`` of one decoder lane (a few seconds),
+"""The FPGA flow keeps a design alive: Yosys ``synth_ecp5`` of the decoding lane (a few seconds),
 and a full ULX3S build of it (Yosys, nextpnr, ecppack: 15 to 30 s)."""
 
 import re
@@ -9,20 +9,26 @@ import pytest
 from fpga.build import build
 from fpga.synth import summarise, synthesize
 from fpga.tops import TopError, make_top
-from hdl.decoder import TansDecoder
+from hdl.lane import TansLane
 
 
-def test_lane_keeps_logic_and_block_ram(tmp_path):
-    modules = synthesize(TansDecoder(), tmp_path)     # the default lane
-    lane = summarise(modules["top.dut"])
-    assert lane["LUT4"] > 0
-    assert lane["TRELLIS_FF"] > 0
-    assert lane["DP16KD"] > 0        # the decode table is in block RAM
+@pytest.mark.parametrize("top", ["lane", "decoder"])
+def test_lane_keeps_logic_and_block_ram(tmp_path, top):
+    """The decoding lane alone (make synth's `lane`) and the decoder around it."""
+    modules = synthesize(make_top(top), tmp_path)     # (synthesize checks every port survives)
+    cells = summarise(modules["top.dut"])
+    assert cells["LUT4"] > 0
+    assert cells["TRELLIS_FF"] > 0
+    assert cells["DP16KD"] > 0       # the decode table is in block RAM
+    if top == "lane":
+        assert isinstance(make_top(top), TansLane)
 
 
 def test_tops_that_cannot_be_built_are_clear_errors():
     with pytest.raises(TopError, match="one TansDecoder"):
         make_top("decoder", lanes=2)
+    with pytest.raises(TopError, match="one TansLane"):
+        make_top("lane", lanes=2)
     with pytest.raises(TopError, match="top must be one of"):
         make_top("nonsense")
 
