@@ -66,14 +66,17 @@ class LaneParameters:
         return self._extra_step
 
 
-def split_entry(entry, extra_step):
-    """A :class:`DecodeEntry` (an int) as a lane with ``extra_step`` keeps it.
+def split_entry(entry, extra_step, extra_max):
+    """A :class:`DecodeEntry` (an int) as a lane with ``extra_step`` and ``extra_max`` keeps it.
 
     An escape that reads more than ``extra_step`` extra bits reads the first ``extra_step`` in
     its pair's cycle and the rest in one more: its ``total`` becomes ``nbits + extra_step`` and
     its ``code`` the bits of the second read; any other escape's ``code`` is 0 (as the format
-    writes it). Every other entry is kept as it is. (The golden twin of the front end's table
-    port; used by tests.)"""
+    writes it). Every other entry is kept as it is, and every entry when ``extra_step ==
+    extra_max`` (such a lane splits nothing and reads no escape's code field). (The golden twin
+    of :class:`~hdl.frontend.TablePort`; used by tests.)"""
+    if extra_step == extra_max:
+        return entry
     fields = unpack_int(DecodeEntry, entry)
     width = fields["total"] - fields["nbits"]
     if fields["escape"]:

@@ -63,7 +63,7 @@ def run_lane(dut, table, chunks, *, seed=0, stall=0.0, errors=None):
 
     async def producer(ctx):
         for u, word in enumerate(table.image()[1:]):
-            entry = unpack_int(DecodeEntry, split_entry(int(word), dut.extra_step))
+            entry = unpack_int(DecodeEntry, split_entry(int(word), dut.extra_step, dut.extra_max))
             await put(ctx, dut.table, {"state": u, "entry": entry}, rng, stall)
         for k, (word0, body) in enumerate(chunks):
             error = (errors or {}).get(k, ErrorCode.NONE)
@@ -194,8 +194,57 @@ def test_latency_as_documented():
                                               max_table_log=10, chunk_pairs=200, states=4)
     (word0, body), = chunks_of(payload)
     dut = TansLane(table_log_max=10, extra_max=16, extra_step=8)
-    writes = [{"state": u, "entry": unpack_int(DecodeEntry, split_entry(int(w), 8))}
+    writes = [{"state": u, "entry": unpack_int(DecodeEntry, split_entry(int(w), 8, 16))}
               for u, w in enumerate(table.image()[1:])]
     words = [{"data": w, "last": i == len(body), "error": 0}
              for i, w in enumerate([word0, *(int(b) for b in body)])]
     assert first_output_latency(dut, writes, words, dut.words, dut.pairs) == TansLane.LATENCY
+
+
+@pytest.mark.parametrize("extra_step", [16, 8])
+def test_table_port_entries_as_split_entry_says(extra_step):
+    """The table port's entries, for random entries and those of escape-heavy tables, are
+    split_entry's, and its bad flag rises exactly for entries no lane of its size decodes."""
+    from amaranth.sim import Simulator
+    from golden.layouts import pack_int
+    from hdl.frontend import TablePort
+    R, X = 10, 16
+    rng = np.random.default_rng(extra_step)
+    table = escape_heavy_table(bf16_weights(rng, 300), table_log=10)[0]
+    entries = [int(w) for w in table.image()[1:200]]
+    entries += [int(v) for v in rng.integers(0, 1 << 32, 300, dtype=np.uint64)]
+    entries += [pack_int(DecodeEntry, base=0, nbits=n, total=t, escape=e, code=c)
+                for n in (0, 3, 10, 11) for t in (n, n + 8, n + 9, n + 16, n + 17)
+                for e in (0, 1) for c in (0, 5)]
+
+    def bad(word):
+        f = unpack_int(DecodeEntry, word)
+        width = f["total"] - f["nbits"]
+        return (f["nbits"] > R or width < 0 or width > X or (not f["escape"] and width > extra_step)
+                or f["base"] & ((1 << f["nbits"]) - 1) != 0)
+
+    dut = TablePort(table_log_max=R, extra_max=X, extra_step=extra_step)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.accept, 1)
+        for word in entries:
+            ctx.set(dut.table.valid, 1)
+            ctx.set(dut.table.payload, {"addr": 0, "data": 0})     # a config word: bad clears
+            await ctx.tick()
+            ctx.set(dut.table.payload, {"addr": 1 + 7, "data": word})
+            await ctx.tick()
+            ctx.set(dut.table.valid, 0)
+            for _ in range(3):
+                _, _, valid, payload, is_bad = await ctx.tick().sample(
+                    dut.entries.valid, dut.entries.payload, dut.bad)
+                if valid:
+                    got = payload.entry.as_value().value
+                    assert int(payload.state) == 7
+            seen.append((got, bool(is_bad)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [(split_entry(w, extra_step, X), bad(w)) for w in entries]
