@@ -10,10 +10,26 @@ import zlib
 import ml_dtypes
 import numpy as np
 
+from golden import codebooks, codec, tans
 from golden.layouts import CHUNK_MAGIC, ChunkHeader, pack_int
 
 #: Every bf16 bit pattern: NaNs with payloads, +-0, +-inf, subnormals, normals.
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+
+
+def escape_heavy_table(values, table_log=8, keep=3, escape_width=None):
+    """bf16-exp with only the ``keep`` most frequent exponents as symbols of their own, so most
+    pairs take the escape (a raw code of 8 bits and 8 extra bits; ``escape_width`` may say
+    more): ``(table, codes, extras)``."""
+    book = codebooks.get("bf16-exp")
+    codes, extras = book.encode(values)
+    hist = np.bincount(codes, minlength=256)
+    top = sorted(np.argsort(-hist)[:keep].tolist())
+    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()),
+                                   table_log)
+    width = book.code_bits + 8 if escape_width is None else escape_width
+    return (codec.Table(book, table_log, tuple(top), tuple(int(c) for c in counts), width),
+            codes, extras)
 
 
 def safetensors_bytes(entries, *, metadata=None, gap=b"", trailer=b"", header_pad=0):

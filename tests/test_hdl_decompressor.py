@@ -8,12 +8,13 @@ bf16 patterns and real weights run under Verilator (tb/).
 import numpy as np
 import pytest
 
-from golden import codebooks, codec, tans
+from golden import codebooks, codec
 from hdl.decompressor import Decompressor, FORMATS
 from hdl.decoder import TansDecoder
 from hdl.ports import ErrorCode
 from hdl.unpacker import PairUnpacker
 
+from ansnum_helpers import escape_heavy_table
 from streamsim import Job, run_decompressor
 
 
@@ -57,13 +58,7 @@ def test_back_to_back_tensors_codebooks_and_escape():
     ta, pa = compress(a, [exp_book], max_table_log=9)
     tb, pb = compress(b, [sexp_book], max_table_log=10)
     # a table with 3 symbols + escape, so that most pairs take the escape path
-    codes, extras = exp_book.encode(a)
-    hist = np.bincount(codes, minlength=256)
-    top = sorted(np.argsort(-hist)[:3].tolist())
-    rest = np.isin(codes, top, invert=True).sum()
-    counts = tans.normalize_counts(np.append(hist[top], rest), 8)
-    te = codec.Table(exp_book, 8, tuple(top), tuple(int(c) for c in counts),
-                     escape_width=exp_book.code_bits + 8)
+    te, codes, extras = escape_heavy_table(a)
     pe = codec.encode_payload(te, codes, extras, chunk_pairs=64, states=2)
     jobs = [Job(ta.image(), pa), Job(tb.image(), pb), Job(None, pb), Job(te.image(), pe)]
     dut = Decompressor(table_log_max=10)
@@ -254,12 +249,7 @@ def test_table_wider_than_the_lane_is_a_config_error():
     check is off the decoding loop), and a good table written after it works."""
     rng = np.random.default_rng(13)
     x = bf16_weights(rng, 150)
-    book = codebooks.get("bf16-exp")
-    codes, extras = book.encode(x)
-    hist = np.bincount(codes, minlength=256)
-    top = sorted(np.argsort(-hist)[:4].tolist())
-    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()), 8)
-    wide = codec.Table(book, 8, tuple(top), tuple(int(c) for c in counts), 20)  # > 16 bits
+    wide, codes, extras = escape_heavy_table(x, keep=4, escape_width=20)   # > 16 bits
     wide_payload = codec.encode_payload(wide, codes, extras, chunk_pairs=100)
     good, good_payload = compress(x, codebooks.for_dtype("BF16"), max_table_log=9)
     jobs = [Job(wide.image(), wide_payload), Job(good.image(), good_payload)]

@@ -13,6 +13,7 @@ from golden.layouts import ChunkHeader, DecodeEntry, unpack_int
 from hdl.lane import TansLane, split_entry
 from hdl.ports import ErrorCode
 
+from ansnum_helpers import escape_heavy_table
 from streamsim import get, put, simulate
 
 
@@ -102,18 +103,6 @@ def run_lane(dut, table, chunks, *, seed=0, stall=0.0, errors=None):
     simulate(dut, [producer, consumer, monitor], done, max_cycles=200_000, what="lane")
     bounds = [0, *out]
     return [pairs_seen[a:b] for a, b in zip(bounds, bounds[1:])], verdicts
-
-
-def escape_heavy_table(values, table_log=8, keep=3):
-    """bf16-exp with only ``keep`` codes of their own: most pairs are escapes (16 raw bits)."""
-    book = codebooks.get("bf16-exp")
-    codes, extras = book.encode(values)
-    hist = np.bincount(codes, minlength=256)
-    top = sorted(np.argsort(-hist)[:keep].tolist())
-    counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()),
-                                   table_log)
-    return codec.Table(book, table_log, tuple(top), tuple(int(c) for c in counts),
-                       escape_width=book.code_bits + 8), codes, extras
 
 
 @pytest.mark.parametrize("extra_step", [16, 8])
