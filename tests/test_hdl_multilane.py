@@ -185,7 +185,7 @@ def _corrupt(payload, table):
     }
 
 
-@pytest.mark.parametrize("lanes", [2, 4])
+@pytest.mark.parametrize("lanes", [1, 2, 4])  # (1: both chunks of a beat in one lane's entry)
 @pytest.mark.parametrize("case", ["flipped body bit", "bad magic", "bad CRC field",
                                   "truncated in a chunk", "truncated at a chunk end",
                                   "trailing words", "foreign words"])
