@@ -116,8 +116,9 @@ def _Ticket(lanes):
 
 
 class _Lane(wiring.Component):
-    """One lane: beat FIFO -> word picker -> ChunkFrontEnd (chunk framing: header checks, CRC)
-    -> TansLane -> PairUnpacker -> FloatPacker -> beat gatherer -> output FIFO. Every chunk it
+    """One lane: beat FIFO -> word picker -> ChunkFrontEnd (chunk framing: header words 1-2 out,
+    the body's CRC checked) -> TansLane -> PairUnpacker -> FloatPacker -> beat gatherer -> output
+    FIFO. Every chunk it
     receives (``last`` on its final word) is decoded on its own (the picker sets the ``last``
     bit of the chunk's header, so its final pair is marked) and leaves as beats of up to
     ``width`` values, the last one marked ``end`` and carrying the lane's verdict (an error
