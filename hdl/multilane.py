@@ -264,19 +264,14 @@ class _Lane(wiring.Component):
             m.d.sync += [done.eq(1), done_code.eq(dec.status.code)]
 
         # --- table writes only while the lane holds nothing of a tensor (registered: it lags
-        # by a cycle, and a lane only gets busy from a tensor's payload, which follows its table).
-        # What the top sees is a second register (`idle_out`): the first one's logic shares
-        # LUTs with the gatherer, and a single register driven far away (to `all_idle`) drew
-        # them out of the lane (a 12-lane build's critical path, 53 columns away and back)
+        # by a cycle, and a lane only gets busy from a tensor's payload, which follows its table)
         idle = Signal()
-        idle_out = Signal()
-        m.d.sync += idle_out.eq(idle)
         m.d.sync += idle.eq(~busy & ~busy_q & ~done & ~front.busy & ~pending &
                             ~front.lane_words.valid & ~entry_valid &
                             (in_fifo.level == 0) & ~following_valid & (rest == 0) &
                             (word_fifo.level == 0) & drained)
         m.d.comb += [
-            self.idle.eq(idle_out),
+            self.idle.eq(idle),
             dec.table.payload.eq(self.table.payload),
             dec.table.valid.eq(self.table.valid & idle),
             self.table.ready.eq(dec.table.ready & idle),
