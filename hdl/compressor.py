@@ -24,11 +24,15 @@ class PairClassifier(wiring.Component):
     (:meth:`golden.codebooks.FloatCodeBook.encode`). Every bit pattern has a pair. Latency one
     cycle, one value per clock.
 
+    ``supported`` is high when ``codebook`` names a code book of this format and ``code_bits``
+    (the table's config) is that book's raw code width, as every golden table has it.
+
     Members
     -------
     values : In(stream.Signature(Value(bits)))
     pairs : Out(stream.Signature({code, extra, last}))
     codebook : In(8)
+    code_bits : In(4)
     supported : Out(1)
     """
 
@@ -42,8 +46,14 @@ class PairClassifier(wiring.Component):
             "pairs": Out(stream.Signature(data.StructLayout(
                 {"code": 9, "extra": extra_max, "last": 1}))),
             "codebook": In(8),
+            "code_bits": In(4),
             "supported": Out(1),
         })
+
+    @property
+    def code_widths(self):
+        """The raw code widths (``code_bits``) of this format's code books."""
+        return sorted({b.code_bits for b in self._books})
 
     def elaborate(self, platform):
         m = Module()
@@ -51,7 +61,8 @@ class PairClassifier(wiring.Component):
         sign_in_code = Signal()
         for b in self._books:
             with m.If(self.codebook == b.ident):
-                m.d.comb += [self.supported.eq(1), sign_in_code.eq(b.sign_in_code)]
+                m.d.comb += [self.supported.eq(self.code_bits == b.code_bits),
+                             sign_in_code.eq(b.sign_in_code)]
         v = self.values.payload.value
         sign, exp, man = v[e + mb], v[mb:mb + e], v[:mb]
         m.d.comb += self.values.ready.eq(~self.pairs.valid | self.pairs.ready)
@@ -71,13 +82,14 @@ class IntClassifier(wiring.Component):
     """A ``bits``-bit two's complement integer -> its magnitude-class pair (JPEG style):
     code = bit length of ``|v|``, extra (``code`` bits) = ``v`` if ``v >= 0`` else
     ``v + 2**code - 1`` (:class:`golden.codebooks.IntCodeBook`). Latency one cycle, one value
-    per clock.
+    per clock. ``supported`` as :class:`PairClassifier`'s.
 
     Members
     -------
     values : In(stream.Signature(Value(bits)))
     pairs : Out(stream.Signature({code, extra, last}))
     codebook : In(8)
+    code_bits : In(4)
     supported : Out(1)
     """
 
@@ -90,8 +102,14 @@ class IntClassifier(wiring.Component):
             "pairs": Out(stream.Signature(data.StructLayout(
                 {"code": 9, "extra": extra_max, "last": 1}))),
             "codebook": In(8),
+            "code_bits": In(4),
             "supported": Out(1),
         })
+
+    @property
+    def code_widths(self):
+        """The raw code width (``code_bits``) of this format's code book, in a list."""
+        return [self._book.code_bits]
 
     def elaborate(self, platform):
         m = Module()
@@ -108,7 +126,8 @@ class IntClassifier(wiring.Component):
         m.d.comb += extra.eq(Mux(negative, v.as_signed() + (1 << code) - 1, v) &
                              ((1 << code) - 1))
         m.d.comb += [
-            self.supported.eq(self.codebook == self._book.ident),
+            self.supported.eq((self.codebook == self._book.ident) &
+                              (self.code_bits == self._book.code_bits)),
             self.values.ready.eq(~self.pairs.valid | self.pairs.ready),
         ]
         with m.If(self.pairs.ready):
@@ -138,7 +157,7 @@ class Compressor(wiring.Component):
     Latency: about ``3 * chunk_pairs`` cycles (a chunk is held twice for reversal and once for
     its CRC).
     Errors: a code the table cannot code (UNCODABLE), or a table whose code book is not of this
-    top's format (CONFIG). Either way the values are still consumed and a payload still comes
+    top's format or whose ``code_bits`` is not its code book's (CONFIG). Either way the values are still consumed and a payload still comes
     out, so no stream hangs, but that tensor's payload is not valid. The error holds until the
     next tensor starts.
 
@@ -178,7 +197,7 @@ class Compressor(wiring.Component):
         m.submodules.reverse_pairs = rev1 = ChunkBuffer(
             data.StructLayout({"code": 9, "extra": X}), N, 1, reverse=True)
         m.submodules.encoder = enc = TansEncoder(table_log_max=R, states=S, extra_max=X,
-                                                 chunk_max=N)
+                                                 chunk_max=N, code_widths=cls.code_widths)
         m.submodules.reverse_fields = rev2 = ChunkBuffer(Field(32), N + S, ChunkMeta,
                                                          reverse=True)
         # the field reverser's block-RAM output is registered into a small FIFO before the
@@ -201,6 +220,7 @@ class Compressor(wiring.Component):
         m.d.sync += busy_q.eq(busy | (self.values.valid & self.values.ready))
         m.d.comb += [
             cls.codebook.eq(enc.config.codebook),
+            cls.code_bits.eq(enc.config.code_bits),
             fr.config.eq(enc.config),
             enc.table.payload.eq(self.table.payload),
             enc.table.valid.eq(self.table.valid & ~busy_q),

@@ -1,6 +1,6 @@
 """tANS encoder lane core: coding pairs of a chunk, last first, -> bit fields of the payload."""
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,10 +50,22 @@ class TansEncoder(wiring.Component):
         Widest extra field (an escape's raw code included); ``table_log_max + extra_max <= 32``.
     chunk_max : int
         Largest chunk, in pairs.
+    code_widths : list of int, or None
+        The raw code widths (``config.code_bits``) the escape symbol must handle: the code
+        books of the top's format (its classifier's ``code_widths``); None for any 0 .. 15.
+        With another ``code_bits`` an escape's field is not defined; the compressor flags such
+        a table (CONFIG). For bf16, widths 8 and 9 make the escape's shift a 2:1 choice, where
+        any width took a barrel shifter (86 LUT4 in Yosys).
     """
 
-    def __init__(self, *, table_log_max=10, states=2, extra_max=16, chunk_max=1024):
+    def __init__(self, *, table_log_max=10, states=2, extra_max=16, chunk_max=1024,
+                 code_widths=None):
         check_lane_parameters(table_log_max, extra_max, states)
+        if code_widths is not None:
+            code_widths = sorted(set(code_widths))
+            if not code_widths or not all(0 <= w <= 15 for w in code_widths):
+                raise ValueError(f"code_widths must be widths 0 .. 15, not {code_widths}")
+        self._code_widths = code_widths
         self._R, self._S, self._extra_max, self._chunk_max = \
             table_log_max, states, extra_max, chunk_max
         super().__init__({
@@ -85,10 +97,12 @@ class TansEncoder(wiring.Component):
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
-        m.submodules.sym_mem = sym_mem = memory.Memory(shape=EncodeSymbol, depth=1024, init=[])
-        sym_wp = sym_mem.write_port()
-        sym_rp = sym_mem.read_port(domain="sync")
-        m.d.comb += sym_rp.en.eq(0)
+        # The symbol entries are read raw into B2's register, which sits by the coding logic.
+        # (Through the DP16KD output register, as the code map, the one-lane compressor gained
+        # 1 % (its path was this raw read, 8.92 ns), the 8-lane one fell from 104.10 to 96.31
+        # MHz: its path then started at the far block RAM's output register, 2.93 ns of route
+        # into the coding step; `c06a6aa`.)
+        m.submodules.sym_ram = sym_ram = TableRAM(1024, data.Layout.cast(EncodeSymbol).size)
         if deep:
             next_wp_addr, next_wp_data, next_wp_en = \
                 next_ram.write_addr, next_ram.write_data, next_ram.write_en
@@ -110,7 +124,7 @@ class TansEncoder(wiring.Component):
         m.d.comb += [
             next_wp_addr.eq(a - ENC_NEXT_BASE), next_wp_data.eq(d),
             code_ram.write_addr.eq(a - ENC_CODE_BASE), code_ram.write_data.eq(d),
-            sym_wp.addr.eq(a - ENC_SYMBOL_BASE), sym_wp.data.eq(d),
+            sym_ram.write_addr.eq(a - ENC_SYMBOL_BASE), sym_ram.write_data.eq(d),
         ]
         with m.If(t_valid):
             with m.If(a == 0):
@@ -120,7 +134,7 @@ class TansEncoder(wiring.Component):
             with m.Elif((a >= ENC_CODE_BASE) & (a < ENC_CODE_BASE + 512)):
                 m.d.comb += code_ram.write_en.eq(1)
             with m.Elif((a >= ENC_SYMBOL_BASE) & (a < ENC_SYMBOL_BASE + 1024)):
-                m.d.comb += sym_wp.en.eq(1)
+                m.d.comb += sym_ram.write_en.eq(1)
 
         state_regs = [Signal(R, name=f"state{k}") for k in range(S)]
         state = Array(state_regs)
@@ -128,12 +142,13 @@ class TansEncoder(wiring.Component):
         # pipeline registers: A (code map read issued), A2 (its entry on the way out of the RAM's
         # output register), B (symbol read), B2 (symbol entry registered, so no path starts at
         # the RAM's slow output), C (= output, next-state read)
-        va, va2, vb, vb2 = Signal(), Signal(), Signal(), Signal()
+        va, va2, vb, vb1, vb2 = Signal(), Signal(), Signal(), Signal(), Signal()
         a2_code, a2_extra, a2_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
         b2_sym = Signal(EncodeSymbol)
         a_code, a_extra, a_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b_raw, b_width, b_j = Signal(32), Signal(6), Signal(range(S))
+        b1_raw, b1_width, b1_j = Signal(32), Signal(6), Signal(range(S))
         c_j = Signal(range(S))
         meta = Signal(ChunkMeta)
         j_next = Signal(range(S))
@@ -144,6 +159,7 @@ class TansEncoder(wiring.Component):
                      code_ram.read_en.eq(advance)]
 
         entry_code = EncodeCode(code_ram.read_data)
+        m.d.comb += [sym_ram.read_addr.eq(entry_code.symbol), sym_ram.read_en.eq(advance)]
         entry_sym = b2_sym
 
         with m.If(self.clear):
@@ -187,38 +203,54 @@ class TansEncoder(wiring.Component):
         m.d.comb += [hi.eq(x >> shift), hi1.eq((x << 1) >> shift)]
         less = Signal()
         m.d.comb += less.eq(hi < entry_sym.count)
-        mask0 = Signal(R + 1)           # low `shift` bits, and the low `shift - 1`
-        m.d.comb += mask0.eq((1 << shift) - 1)
         index0, index1 = Signal(13), Signal(13)
         m.d.comb += [index0.eq(entry_sym.offset + hi), index1.eq(entry_sym.offset + hi1)]
         index = Signal(13)
         m.d.comb += index.eq(Mux(less, index1, index0))
-        raw_up = Signal(32 + 16)        # the pair's raw bits above `shift` state bits
-        m.d.comb += raw_up.eq(b2_raw << shift)
-        width0, width1 = Signal(6), Signal(6)   # the field's width for each outcome
-        m.d.comb += [width0.eq(shift + b2_width), width1.eq(width0 - 1)]
-        field0, field1 = Signal(32), Signal(32)
-        m.d.comb += [field0.eq(raw_up | (x & mask0)),
-                     field1.eq((raw_up >> 1) | (x & (mask0 >> 1)))]
+        nbits = Signal(4)               # state bits written: shift, or shift - 1
+        m.d.comb += nbits.eq(shift - less)
+        width0 = Signal(6)
+        m.d.comb += width0.eq(shift + b2_width)
+
+        def field(raw, x, nbits):
+            """The pair's field: ``x``'s low ``nbits`` bits, ``raw`` above them. One shift of
+            ``raw`` by the final ``nbits`` (with 4 states from registers, a stage after the
+            compare that chose ``nbits``; both outcomes shifted beside the compare were 112
+            LUT4 more in Yosys)."""
+            mask = Cat(*(nbits > k for k in range(len(x))))
+            return (raw << nbits)[:32] | (x & mask)
 
         # With 4 states the coded pair is registered once more (B3) before C reads its next
         # state: the pair with the same state is still 4 pairs ahead, out of C by the time
-        # this one enters B2. (With fewer states B2 feeds C directly.)
+        # this one enters B2. (With fewer states B2 feeds C directly.) Its field is made on the
+        # way into C.
         vb3 = Signal()
-        b3_value, b3_width = Signal(32), Signal(6)
+        b3_raw, b3_x, b3_nbits, b3_width = Signal(32), Signal(R + 1), Signal(4), Signal(6)
         b3_j = Signal(range(S))
-        coded_value, coded_width = Mux(less, field1, field0), Mux(less, width1, width0)
+        coded_width = Mux(less, width0 - 1, width0)
         if deep:
-            c_from, c_index, c_value, c_width, c_src_j = vb3, b3_index, b3_value, b3_width, b3_j
+            c_from, c_index, c_width, c_src_j = vb3, b3_index, b3_width, b3_j
+            c_value = field(b3_raw, b3_x, b3_nbits)
         else:
-            c_from, c_index, c_value, c_width, c_src_j = vb2, index, coded_value, coded_width, \
-                b2_j
+            c_from, c_index, c_width, c_src_j = vb2, index, coded_width, b2_j
+            c_value = field(b2_raw, x, nbits)
+
+        # an escape's raw bits: its code, then its extra bits above `code_bits`
+        escaped_extra = Signal(32)
+        if self._code_widths is None:
+            m.d.comb += escaped_extra.eq(a2_extra << self.config.code_bits)
+        else:
+            m.d.comb += escaped_extra.eq(a2_extra << self._code_widths[0])
+            for w in self._code_widths[1:]:
+                with m.If(self.config.code_bits == w):
+                    m.d.comb += escaped_extra.eq(a2_extra << w)
 
         def stages_b_c():
             """Advance B3 (or B2) -> C (the pair's field out, its next state read), B2 -> B3 (code
             the pair), B -> B2 (register its symbol's entry), A2 -> B (map the code to its
             symbol) and A -> A2."""
-            m.d.sync += [out.valid.eq(0), va.eq(0), va2.eq(0), vb.eq(0), vb2.eq(0), vb3.eq(0),
+            m.d.sync += [out.valid.eq(0), va.eq(0), va2.eq(0), vb.eq(0), vb1.eq(0), vb2.eq(0),
+                         vb3.eq(0),
                          c_is_pair.eq(0)]
             if deep:
                 m.d.sync += [d_valid.eq(out.valid & c_is_pair), d_j.eq(c_j)]
@@ -235,21 +267,21 @@ class TansEncoder(wiring.Component):
                 ]
             if deep:
                 with m.If(vb2):
-                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_value.eq(coded_value),
-                                 b3_width.eq(coded_width), b3_j.eq(b2_j)]
+                    m.d.sync += [vb3.eq(1), b3_index.eq(index), b3_raw.eq(b2_raw), b3_x.eq(x),
+                                 b3_nbits.eq(nbits), b3_width.eq(coded_width), b3_j.eq(b2_j)]
+            with m.If(vb1):
+                m.d.sync += [vb2.eq(1), b2_raw.eq(b1_raw), b2_width.eq(b1_width), b2_j.eq(b1_j),
+                             b2_x.eq(L | (Mux(d_valid & (d_j == b1_j), next_data, state[b1_j])
+                                          if deep else state[b1_j])),
+                             b2_sym.eq(sym_ram.read_data)]
             with m.If(vb):
-                m.d.sync += [vb2.eq(1), b2_raw.eq(b_raw), b2_width.eq(b_width), b2_j.eq(b_j),
-                             b2_x.eq(L | (Mux(d_valid & (d_j == b_j), next_data, state[b_j])
-                                          if deep else state[b_j])),
-                             b2_sym.eq(sym_rp.data)]
+                m.d.sync += [vb1.eq(1), b1_raw.eq(b_raw), b1_width.eq(b_width), b1_j.eq(b_j)]
             with m.If(va):
                 m.d.sync += [va2.eq(1), a2_code.eq(a_code), a2_extra.eq(a_extra), a2_j.eq(a_j)]
             with m.If(va2):
-                m.d.comb += [sym_rp.addr.eq(entry_code.symbol), sym_rp.en.eq(1)]
                 m.d.sync += [
                     vb.eq(1), b_j.eq(a2_j), b_width.eq(entry_code.width),
-                    b_raw.eq(Mux(entry_code.escape,
-                                 a2_code | (a2_extra << self.config.code_bits), a2_extra)),
+                    b_raw.eq(Mux(entry_code.escape, a2_code | escaped_extra, a2_extra)),
                 ]
                 with m.If(~entry_code.valid):
                     m.d.sync += self.uncodable.eq(1)
@@ -272,7 +304,7 @@ class TansEncoder(wiring.Component):
             with m.State("DRAIN"):  # the chunk's first pair (coded last) goes through
                 with m.If(advance):
                     stages_b_c()
-                    with m.If(~va & ~va2 & ~vb & ~vb2 & ~vb3 & ~(out.valid & c_is_pair) &
+                    with m.If(~va & ~va2 & ~vb & ~vb1 & ~vb2 & ~vb3 & ~(out.valid & c_is_pair) &
                               ~d_valid):
                         m.d.sync += j_next.eq(S - 1)
                         m.next = "STATES"
@@ -289,6 +321,6 @@ class TansEncoder(wiring.Component):
                         m.d.sync += [reg.eq(0) for reg in state_regs]
                         m.next = "RUN"
 
-        m.d.comb += self.busy.eq(va | va2 | vb | vb2 | vb3 | out.valid | d_valid | in_chunk |
+        m.d.comb += self.busy.eq(va | va2 | vb | vb1 | vb2 | vb3 | out.valid | d_valid | in_chunk |
                                  ~fsm.ongoing("RUN"))
         return m

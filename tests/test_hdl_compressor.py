@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from golden import codebooks, codec
+from golden.layouts import TableConfig, pack_int, unpack
 from hdl.compressor import Compressor
 from hdl.decompressor import Decompressor
 from hdl.ports import ErrorCode
@@ -96,25 +97,16 @@ def test_back_to_back_tables_escape_and_short_tensors():
         check(result, payload)
 
 
-def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
-    rng = np.random.default_rng(5)
-    small = bf16_weights(rng, 200, 0.01)
-    table = codec.compress_values(small, [codebooks.get("bf16-exp")], max_table_log=9,
-                                  chunk_pairs=50)[0]
-    assert not table.escape
-    big = small.copy()
-    big[77] = 0x4700    # 32768.0: an exponent the table has no symbol for
-    _, payload, _ = codec.compress_values(small, [table.codebook], max_table_log=9,
-                                          chunk_pairs=50)
-    dut = Compressor(table_log_max=10, chunk_pairs=50)
-    jobs = [(table, big, None), (table, small, len(payload))]
-    rng2 = random.Random(1)
-    codes = []
+def run_tensors(dut, jobs, *, seed=1):
+    """jobs: (table words as (addresses, words), values) per tensor, each tensor sent after the
+    last one has left. Returns the status code after each tensor and every word out."""
+    rng = random.Random(seed)
+    codes, out = [], []
     done = {"flag": False}
 
     async def producer(ctx):
-        for tab, values, _ in jobs:
-            for addr, word in zip(*tab.encoder_image()):
+        for (addrs, words), values in jobs:
+            for addr, word in zip(addrs, words):
                 await put(ctx, dut.table, {"addr": int(addr), "data": int(word)})
             for k, v in enumerate(values):
                 await put(ctx, dut.values, {"value": int(v), "last": k == len(values) - 1})
@@ -124,11 +116,9 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
             codes.append(ctx.get(dut.status.code))
         done["flag"] = True
 
-    out = []
-
     async def consumer(ctx):
         while True:
-            w = await get(ctx, dut.words, rng2, 0.1)
+            w = await get(ctx, dut.words, rng, 0.1)
             out.append(int(w.data))
 
     async def clock(ctx):
@@ -144,7 +134,49 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
     sim.add_testbench(consumer, background=True)
     sim.add_testbench(clock)
     sim.run()
+    return codes, out
+
+
+def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
+    rng = np.random.default_rng(5)
+    small = bf16_weights(rng, 200, 0.01)
+    table = codec.compress_values(small, [codebooks.get("bf16-exp")], max_table_log=9,
+                                  chunk_pairs=50)[0]
+    assert not table.escape
+    big = small.copy()
+    big[77] = 0x4700    # 32768.0: an exponent the table has no symbol for
+    _, payload, _ = codec.compress_values(small, [table.codebook], max_table_log=9,
+                                          chunk_pairs=50)
+    dut = Compressor(table_log_max=10, chunk_pairs=50)
+    codes, out = run_tensors(dut, [(table.encoder_image(), big), (table.encoder_image(), small)])
     assert codes == [ErrorCode.UNCODABLE, ErrorCode.NONE]
+    assert out[-len(payload):] == [int(w) for w in payload]
+
+
+def test_table_of_another_format_or_code_width_is_config_error():
+    """A table whose code book is not bf16's, or whose config word gives a raw code width that
+    is not its code book's (the escape's shift handles only the book's widths), is a CONFIG
+    error; the values still go through, and the next tensor is clean."""
+    rng = np.random.default_rng(8)
+    x = bf16_weights(rng, 150)
+    table = escape_heavy_table(x)[0]
+    assert table.escape
+    payload = codec.encode_payload(table, *table.codebook.encode(x), chunk_pairs=64)
+    addrs, words = table.encoder_image()
+    assert addrs[0] == 0
+    config = {k: int(v) for k, v in unpack(TableConfig, int(words[0])).items()}
+    assert config["code_bits"] == table.codebook.code_bits
+    bad_images = []
+    for field, value in [("code_bits", (config["code_bits"] + 1) % 16),
+                         ("code_bits", config["code_bits"] ^ 1),
+                         ("codebook", codebooks.get("fp16-exp").ident)]:
+        bad = words.copy()
+        bad[0] = pack_int(TableConfig, **{**config, field: value})
+        bad_images.append((addrs, bad))
+    dut = Compressor(table_log_max=10, chunk_pairs=64)
+    jobs = [(image, x) for image in bad_images] + [((addrs, words), x)]
+    codes, out = run_tensors(dut, jobs, seed=9)
+    assert codes == [ErrorCode.CONFIG] * 3 + [ErrorCode.NONE]
     assert out[-len(payload):] == [int(w) for w in payload]
 
 
