@@ -36,10 +36,12 @@ class TansEncoder(wiring.Component):
     :attr:`uncodable` (sticky until :attr:`clear`); its pair is coded as the escape symbol's
     code 0 so the stream keeps its shape, but the tensor is not valid.
 
-    Throughput: one pair per clock, plus ``5 + states`` cycles per chunk (``6 + states`` with 4
-    states; the pipeline drains before the final states). With one state the next-state read
-    is forwarded into the same cycle (a longer path); with two it is not; with 4 it is read
-    through two registers (a block RAM's output register) and forwarded into x.
+    Throughput: one pair per clock, plus :meth:`chunk_overhead` cycles per chunk (``7 + states``,
+    ``9 + states`` with 4 states: the pipeline drains before the final states), measured by a
+    test. With one state the next-state read is forwarded into the same cycle (a longer path);
+    with two it is not; with 4 it is read through two registers (a block RAM's output
+    register) and forwarded into x. The code map and the symbol entries are read through two
+    registers each, the symbol entry once more registered by the coding logic.
 
     Parameters
     ----------
@@ -80,6 +82,11 @@ class TansEncoder(wiring.Component):
             "uncodable": Out(1),
             "clear": In(1),
         })
+
+    @staticmethod
+    def chunk_overhead(states):
+        """Cycles a chunk takes beyond one per pair, without stalls."""
+        return 7 + states if states < 4 else 9 + states
 
     def elaborate(self, platform):
         m = Module()

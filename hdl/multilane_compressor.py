@@ -217,8 +217,9 @@ class MultiLaneCompressor(wiring.Component):
     the same round robin and packs them densely (a chunk's words follow the previous chunk's
     in the same beat).
 
-    **Throughput.** Each lane compresses one value per clock plus about ``8 + states`` cycles per
-    chunk, so ``lanes`` lanes take up to ``lanes`` values per clock, while the output carries
+    **Throughput.** Each lane compresses one value per clock plus its encoder's
+    :meth:`~hdl.encoder.TansEncoder.chunk_overhead` (13 cycles at 4 states) per chunk, so
+    ``lanes`` lanes take up to ``lanes`` values per clock, while the output carries
     ``out_width`` words per clock (about ``3 * out_width`` bf16 weights). The lanes start one
     after another (a chunk's dispatch time apart); the collector waits for each chunk's
     compressed words, which a lane emits only once the whole chunk is coded (its header holds

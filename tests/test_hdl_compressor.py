@@ -16,6 +16,7 @@ from golden import codebooks, codec
 from golden.layouts import TableConfig, pack_int, unpack
 from hdl.compressor import Compressor
 from hdl.decompressor import Decompressor
+from hdl.encoder import TansEncoder
 from hdl.ports import ErrorCode
 
 from ansnum_helpers import escape_heavy_table
@@ -223,6 +224,39 @@ def test_sustained_one_value_per_clock():
     accepted = state["accepted"]
     rate = (len(accepted) - 1) / (accepted[-1] - accepted[0])
     assert rate >= 0.98, rate
+
+
+@pytest.mark.parametrize("states", [1, 2, 4])
+def test_encoder_cycles_per_chunk(states):
+    """The encoder alone, fed without stalls: a chunk takes one clock per pair plus
+    ``TansEncoder.chunk_overhead(states)`` (its docstring's figure)."""
+    n, chunks = 60, 4
+    rng = np.random.default_rng(states)
+    x = bf16_weights(rng, n * chunks)
+    table = codec.compress_values(x, BF16, max_table_log=10, chunk_pairs=n, states=states)[0]
+    codes, extras = table.codebook.encode(x)
+    dut = TansEncoder(table_log_max=10, states=states, extra_max=16, chunk_max=n,
+                      code_widths=[table.codebook.code_bits])
+    state = {"flag": False, "cycle": 0, "taken": []}
+
+    async def producer(ctx):
+        for addr, word in zip(*table.encoder_image()):
+            await put(ctx, dut.table, {"addr": int(addr), "data": int(word)})
+        for i in range(n * chunks):
+            await put(ctx, dut.pairs, {"item": {"code": int(codes[i]), "extra": int(extras[i])},
+                                       "last": i % n == n - 1, "count": n,
+                                       "meta": {"tensor_last": 0, "pairs": n}})
+            state["taken"].append(state["cycle"])
+
+    async def consumer(ctx):
+        for _ in range(chunks * (n + states)):
+            await get(ctx, dut.fields)
+        state["flag"] = True
+
+    simulate(dut, [producer, consumer], state, max_cycles=10_000, what="encoder")
+    taken = state["taken"]
+    per_chunk = {taken[(c + 1) * n] - taken[c * n] - n for c in range(chunks - 1)}
+    assert per_chunk == {TansEncoder.chunk_overhead(states)}
 
 
 def test_parameter_errors():
