@@ -1,5 +1,5 @@
 """Quick resource counts: Yosys ``synth_ecp5`` of the decoding lane, the decoder, the
-decompressor top.
+decompressor top, and the compressor's coding core.
 
 No place and route: a table in a few seconds per design, for every change to hdl/. Each design is
 wrapped in :class:`fpga.wrapper.KeepAlive` and synthesised flat, except that the component keeps
@@ -35,8 +35,11 @@ LANE_LUT4_BUDGET = 500
 
 #: ``lane``: the decoding lane alone (:class:`hdl.lane.TansLane`, as a multi-lane top builds it
 #: for ``--fmt``), the part repeated per lane; ``decoder``: one :class:`hdl.decoder.TansDecoder`
-#: (table port, chunk front end, lane); ``top``: the one-lane decompressor.
-DESIGNS = {"lane": "lane", "decoder": "decoder", "top": "decompressor"}
+#: (table port, chunk front end, lane); ``top``: the one-lane decompressor; ``encoder``: the
+#: coding core of a compressor lane (:class:`hdl.encoder.TansEncoder`, 4 states).
+DESIGNS = {"lane": "lane", "decoder": "decoder", "top": "decompressor", "encoder": "encoder"}
+#: Designs held to :data:`LANE_LUT4_BUDGET` at the default table log.
+BUDGETED = ("lane", "encoder")
 
 
 def yosys_command():
@@ -129,8 +132,8 @@ def _print_table(rows, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--designs", default="lane,decoder,top",
-                        help="comma list of: lane, decoder, top")
+    parser.add_argument("--designs", default="lane,decoder,top,encoder",
+                        help="comma list of: " + ", ".join(DESIGNS))
     parser.add_argument("--table-logs", default="12,10")
     parser.add_argument("--fmt", default="bf16")
     parser.add_argument("--out", default="build/synth")
@@ -180,9 +183,9 @@ def main(argv=None):
         for name, row in breakdown.items():
             print(f"  {name:24} " + " ".join(f"{c}={n}" for c, n in row.items() if n))
     for r in rows:
-        if r["design"] == "lane" and r["table_log_max"] == default_table_log():
+        if r["design"] in BUDGETED and r["table_log_max"] == default_table_log():
             verdict = "within" if r["cells"]["LUT4"] <= LANE_LUT4_BUDGET else "OVER"
-            print(f"lane t{r['table_log_max']}: {r['cells']['LUT4']} LUT4 "
+            print(f"{r['design']} t{r['table_log_max']}: {r['cells']['LUT4']} LUT4 "
                   f"(+{r['cells']['CCU2C']} CCU2C) -- {verdict} the {LANE_LUT4_BUDGET} LUT4 budget")
     print(f"wrote {out / 'report.json'}")
 

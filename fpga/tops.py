@@ -3,7 +3,8 @@
 ``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
 ``lane`` is the decoding lane alone (:class:`hdl.lane.TansLane`, built for ``--fmt`` as a
 multi-lane top builds its lanes), ``decoder`` one :class:`hdl.decoder.TansDecoder` (table port,
-chunk front end and a lane: pairs out).
+chunk front end and a lane: pairs out), ``encoder`` the coding core of a compressor lane
+(:class:`hdl.encoder.TansEncoder` as a multi-lane compressor builds it for ``--fmt``).
 ``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
 :class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
 the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
@@ -42,6 +43,17 @@ def _decoder(*, lanes, fmt, table_log_max, states, in_width):
     return TansDecoder(table_log_max=table_log_max, extra_max=16)
 
 
+def _encoder(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.compressor import code_widths
+    from hdl.decompressor import extra_max
+    from hdl.encoder import TansEncoder
+    from hdl.multilane_compressor import chunk_pairs_for
+    if lanes != 1:
+        raise TopError("top 'encoder' is one TansEncoder: --lanes must be 1")
+    return TansEncoder(table_log_max=table_log_max, states=states, extra_max=extra_max(fmt),
+                       chunk_max=chunk_pairs_for(8), code_widths=code_widths(fmt))
+
+
 def _decompressor(*, lanes, fmt, table_log_max, states, in_width):
     if lanes != 1:
         return _multilane(lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
@@ -73,6 +85,7 @@ def _multilane_compressor(*, lanes, fmt, table_log_max, states, in_width):
 TOPS = {
     "lane": _lane,
     "decoder": _decoder,
+    "encoder": _encoder,
     "decompressor": _decompressor,
     "compressor": _compressor,
     "multilane": _multilane,

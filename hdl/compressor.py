@@ -7,13 +7,27 @@ from amaranth.lib.wiring import In, Out
 from golden import codebooks
 
 from .chunkbuffer import ChunkBuffer
-from .convert import Value
+from .convert import Value, float_books
 from .decompressor import FORMATS, INT_FORMATS, _check_format, extra_max, value_bits
 from .encoder import ChunkMeta, Field, TansEncoder
 from .packer import ChunkFramer, PairPacker
 from .ports import ErrorCode, Status, TableWrite, Word
 
-__all__ = ["PairClassifier", "IntClassifier", "Compressor"]
+__all__ = ["PairClassifier", "IntClassifier", "Compressor", "code_widths", "int_book"]
+
+
+def int_book(bits):
+    """The built-in code book of ``bits``-bit integers (the one :class:`IntClassifier` codes)."""
+    return next(b for b in codebooks.CODEBOOKS.values()
+                if isinstance(b, codebooks.IntCodeBook) and b.bits == bits)
+
+
+def code_widths(fmt):
+    """The raw code widths (``code_bits``) of the code books a compressor of ``fmt`` codes
+    with (8 and 9 for bf16): the escape shifts its TansEncoder must handle."""
+    if fmt in INT_FORMATS:
+        return [int_book(INT_FORMATS[fmt]).code_bits]
+    return sorted({b.code_bits for b in float_books(*FORMATS[fmt])})
 
 
 class PairClassifier(wiring.Component):
@@ -37,9 +51,7 @@ class PairClassifier(wiring.Component):
     """
 
     def __init__(self, exp_bits, man_bits, extra_max):
-        self._books = [b for b in codebooks.CODEBOOKS.values()
-                       if isinstance(b, codebooks.FloatCodeBook)
-                       and (b.exp_bits, b.man_bits) == (exp_bits, man_bits)]
+        self._books = float_books(exp_bits, man_bits)
         self._e, self._m = exp_bits, man_bits
         super().__init__({
             "values": In(stream.Signature(Value(1 + exp_bits + man_bits))),
@@ -49,11 +61,6 @@ class PairClassifier(wiring.Component):
             "code_bits": In(4),
             "supported": Out(1),
         })
-
-    @property
-    def code_widths(self):
-        """The raw code widths (``code_bits``) of this format's code books."""
-        return sorted({b.code_bits for b in self._books})
 
     def elaborate(self, platform):
         m = Module()
@@ -95,8 +102,7 @@ class IntClassifier(wiring.Component):
 
     def __init__(self, bits, extra_max):
         self._bits = bits
-        self._book = next(b for b in codebooks.CODEBOOKS.values()
-                          if isinstance(b, codebooks.IntCodeBook) and b.bits == bits)
+        self._book = int_book(bits)
         super().__init__({
             "values": In(stream.Signature(Value(bits))),
             "pairs": Out(stream.Signature(data.StructLayout(
@@ -105,11 +111,6 @@ class IntClassifier(wiring.Component):
             "code_bits": In(4),
             "supported": Out(1),
         })
-
-    @property
-    def code_widths(self):
-        """The raw code width (``code_bits``) of this format's code book, in a list."""
-        return [self._book.code_bits]
 
     def elaborate(self, platform):
         m = Module()
@@ -199,7 +200,7 @@ class Compressor(wiring.Component):
         m.submodules.reverse_pairs = rev1 = ChunkBuffer(
             data.StructLayout({"code": 9, "extra": X}), N, 1, reverse=True)
         m.submodules.encoder = enc = TansEncoder(table_log_max=R, states=S, extra_max=X,
-                                                 chunk_max=N, code_widths=cls.code_widths)
+                                                 chunk_max=N, code_widths=code_widths(self._fmt))
         m.submodules.reverse_fields = rev2 = ChunkBuffer(Field(32), N + S, ChunkMeta,
                                                          reverse=True)
         # the field reverser's block-RAM output is registered into a small FIFO before the

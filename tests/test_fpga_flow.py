@@ -12,16 +12,21 @@ from fpga.tops import TopError, make_top
 from hdl.lane import TansLane
 
 
-@pytest.mark.parametrize("top", ["lane", "decoder"])
+@pytest.mark.parametrize("top", ["lane", "decoder", "encoder"])
 def test_lane_keeps_logic_and_block_ram(tmp_path, top):
-    """The decoding lane alone (make synth's `lane`) and the decoder around it."""
-    modules = synthesize(make_top(top), tmp_path)     # (synthesize checks every port survives)
+    """The decoding lane alone (make synth's `lane`), the decoder around it, and the
+    compressor's coding core (`encoder`)."""
+    component = make_top(top)
+    if top == "lane":
+        assert isinstance(component, TansLane)
+    if top == "encoder":
+        # the escape's shift takes the bf16 books' raw code widths only, as the compressor's
+        assert component._code_widths == [8, 9]
+    modules = synthesize(component, tmp_path)     # (synthesize checks every port survives)
     cells = summarise(modules["top.dut"])
     assert cells["LUT4"] > 0
     assert cells["TRELLIS_FF"] > 0
-    assert cells["DP16KD"] > 0       # the decode table is in block RAM
-    if top == "lane":
-        assert isinstance(make_top(top), TansLane)
+    assert cells["DP16KD"] > 0       # the tables are in block RAM
 
 
 def test_tops_that_cannot_be_built_are_clear_errors():
@@ -29,6 +34,8 @@ def test_tops_that_cannot_be_built_are_clear_errors():
         make_top("decoder", lanes=2)
     with pytest.raises(TopError, match="one TansLane"):
         make_top("lane", lanes=2)
+    with pytest.raises(TopError, match="one TansEncoder"):
+        make_top("encoder", lanes=2)
     with pytest.raises(TopError, match="top must be one of"):
         make_top("nonsense")
 
