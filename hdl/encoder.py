@@ -54,7 +54,7 @@ class TansEncoder(wiring.Component):
         Largest chunk, in pairs.
     code_widths : list of int, or None
         The raw code widths (``config.code_bits``) the escape symbol must handle: the code
-        books of the top's format (its classifier's ``code_widths``); None for any 0 .. 15.
+        books of the top's format (:func:`hdl.compressor.code_widths`); None for any 0 .. 15.
         With another ``code_bits`` an escape's field is not defined; the compressor flags such
         a table (CONFIG). For bf16, widths 8 and 9 make the escape's shift a 2:1 choice, where
         any width took a barrel shifter (86 LUT4 in Yosys).
@@ -104,11 +104,11 @@ class TansEncoder(wiring.Component):
         # the code map is read through two registers (on ECP5 the DP16KD output register): its
         # entry addresses the symbol memory, and a block RAM's raw clock-to-out is 5.8 ns
         m.submodules.code_ram = code_ram = TableRAM(512, data.Layout.cast(EncodeCode).size)
-        # The symbol entries are read raw into B2's register, which sits by the coding logic.
-        # (Through the DP16KD output register, as the code map, the one-lane compressor gained
-        # 1 % (its path was this raw read, 8.92 ns), the 8-lane one fell from 104.10 to 96.31
-        # MHz: its path then started at the far block RAM's output register, 2.93 ns of route
-        # into the coding step; `c06a6aa`.)
+        # The symbol entries are read through two registers too (stage B1: the DP16KD output
+        # register), then registered once more into B2's register, which sits by the coding
+        # logic. Read raw into B2 the block RAM's 5.8 ns clock-to-out was the 8-lane top's
+        # path (799.5 M, `e4431cf`); with B2 the RAM's output register, the route from a far
+        # RAM into the coding step was (761 M, `c06a6aa`).
         m.submodules.sym_ram = sym_ram = TableRAM(1024, data.Layout.cast(EncodeSymbol).size)
         if deep:
             next_wp_addr, next_wp_data, next_wp_en = \
@@ -147,8 +147,9 @@ class TansEncoder(wiring.Component):
         state = Array(state_regs)
 
         # pipeline registers: A (code map read issued), A2 (its entry on the way out of the RAM's
-        # output register), B (symbol read), B2 (symbol entry registered, so no path starts at
-        # the RAM's slow output), C (= output, next-state read)
+        # output register), B (symbol read), B1 (its entry in the RAM's output register), B2
+        # (symbol entry registered by the coding logic), B3 (4 states: the coded pair), C (=
+        # output, next-state read)
         va, va2, vb, vb1, vb2 = Signal(), Signal(), Signal(), Signal(), Signal()
         a2_code, a2_extra, a2_j = Signal(9), Signal(self._extra_max), Signal(range(S))
         b2_raw, b2_width, b2_j = Signal(32), Signal(6), Signal(range(S))
