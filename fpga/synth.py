@@ -33,13 +33,14 @@ COLUMNS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "PFUMX", "L6MUX21", "TRELLIS
 #: The issue's budget for one lane at the default table log, in LUT4.
 LANE_LUT4_BUDGET = 500
 
-#: ``lane``: the decoding lane alone (:class:`hdl.lane.TansLane`, as a multi-lane top builds it
-#: for ``--fmt``), the part repeated per lane; ``decoder``: one :class:`hdl.decoder.TansDecoder`
+#: ``lane``: the decoding lane alone (:class:`hdl.ans.decode.lane.DecodeLane`, as a multi-lane top builds it
+#: for ``--fmt``), the part repeated per lane; ``decoder``: one :class:`hdl.ans.decode.decoder.TansDecoder`
 #: (table port, chunk front end, lane); ``top``: the one-lane decompressor; ``encoder``: the
-#: coding core of a compressor lane (:class:`hdl.encoder.TansEncoder`, 4 states).
-DESIGNS = {"lane": "lane", "decoder": "decoder", "top": "decompressor", "encoder": "encoder"}
+#: coding core of a compressor lane (:class:`hdl.ans.encode.lane.EncodeLane`, 4 states).
+DESIGNS = {"decode-lane": "decode-lane", "decoder": "decoder", "top": "decompressor",
+           "encode-lane": "encode-lane"}
 #: Designs held to :data:`LANE_LUT4_BUDGET` at the default table log.
-BUDGETED = ("lane", "encoder")
+BUDGETED = ("decode-lane", "encode-lane")
 
 
 def yosys_command():
@@ -60,7 +61,7 @@ def _port_bits(component):
 
 def ecp5_platform():
     """The ECP5 board's platform, handed to ``elaborate`` so that the component is the one a
-    bitstream build makes (:func:`hdl.bitselect.bit_select` maps by hand on ECP5)."""
+    bitstream build makes (:func:`hdl.common.bit_select.bit_select` maps by hand on ECP5)."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
     return ULX3S_85F_Platform()
 
@@ -158,7 +159,7 @@ def main(argv=None):
     breakdown = None
     if not args.no_breakdown:
         tlog = default_table_log()
-        component = make_top("lane", fmt=args.fmt, table_log_max=tlog)
+        component = make_top("decode-lane", fmt=args.fmt, table_log_max=tlog)
         modules = synthesize(component, out / f"lane-t{tlog}-breakdown", breakdown=True)
         breakdown = {name: summarise(cells) for name, cells in modules.items()
                      if name.startswith("top.dut")}

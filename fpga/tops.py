@@ -1,16 +1,21 @@
 """The components that the FPGA flows build, by name.
 
-``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`.
-``lane`` is the decoding lane alone (:class:`hdl.lane.TansLane`, built for ``--fmt`` as a
-multi-lane top builds its lanes), ``decoder`` one :class:`hdl.decoder.TansDecoder` (table port,
-chunk front end and a lane: pairs out), ``encoder`` the coding core of a compressor lane
-(:class:`hdl.encoder.TansEncoder` as a multi-lane compressor builds it for ``--fmt``).
-``decompressor`` with ``--lanes`` > 1 (and ``multilane`` with any ``--lanes``) is
-:class:`hdl.multilane.MultiLaneDecompressor`: one payload stream of beats dealt chunk by chunk to
-the lanes, values in beats of ``lanes``. ``compressor`` with ``--lanes`` > 1 is
-:class:`hdl.multilane_compressor.MultiLaneCompressor` (chunks of 1016 pairs, 1010 for 10 lanes,
-beats of 4 words out); ``multilane-compressor`` is that top with any ``--lanes`` (one lane of
-it: a lane of the wide tops, built in a minute).
+``make_top(name, lanes=..., ...)`` returns a fresh :class:`~amaranth.lib.wiring.Component`:
+
+- ``decode-lane``: the decoding lane alone (:class:`hdl.ans.decode.lane.DecodeLane`, built for
+  ``--fmt`` as a multi-lane top builds its lanes);
+- ``decoder``: one :class:`hdl.ans.decode.decoder.TansDecoder` (table port, chunk reader and a
+  lane: pairs out);
+- ``encode-lane``: the coding core of a compressor lane (:class:`hdl.ans.encode.lane.EncodeLane`
+  as a multi-lane compressor builds it for ``--fmt``);
+- ``decompressor``: :class:`hdl.ans.decode.decompressor.Decompressor`, or with ``--lanes`` > 1
+  :class:`hdl.multilane.decompressor.MultiLaneDecompressor` (one payload stream of beats dealt
+  chunk by chunk to the lanes, values in beats of ``lanes``); ``multilane`` is the latter with
+  any ``--lanes``;
+- ``compressor``: :class:`hdl.ans.encode.compressor.Compressor`, or with ``--lanes`` > 1
+  :class:`hdl.multilane.compressor.MultiLaneCompressor` (chunks of 1016 pairs, 1010 for 10
+  lanes, beats of 4 words out); ``multilane-compressor`` is the latter with any ``--lanes`` (at
+  one lane: a lane of the wide tops, built in a minute).
 """
 
 import inspect
@@ -27,30 +32,29 @@ class TopError(ValueError):
     pass
 
 
-def _lane(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.decompressor import extra_max, extra_step
-    from hdl.lane import TansLane
+def _decode_lane(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.ans.decode.lane import DecodeLane
+    from hdl.convert.formats import extra_max, extra_step
     if lanes != 1:
-        raise TopError("top 'lane' is one TansLane: --lanes must be 1")
-    return TansLane(table_log_max=table_log_max, extra_max=extra_max(fmt),
+        raise TopError("top 'decode-lane' is one DecodeLane: --lanes must be 1")
+    return DecodeLane(table_log_max=table_log_max, extra_max=extra_max(fmt),
                     extra_step=extra_step(fmt))
 
 
 def _decoder(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.decoder import TansDecoder
+    from hdl.ans.decode.decoder import TansDecoder
     if lanes != 1:
         raise TopError("top 'decoder' is one TansDecoder: --lanes must be 1")
     return TansDecoder(table_log_max=table_log_max, extra_max=16)
 
 
-def _encoder(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.compressor import code_widths
-    from hdl.decompressor import extra_max
-    from hdl.encoder import TansEncoder
-    from hdl.multilane_compressor import chunk_pairs_for
+def _encode_lane(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.ans.encode.lane import EncodeLane
+    from hdl.convert.formats import code_widths, extra_max
+    from hdl.multilane.compressor import chunk_pairs_for
     if lanes != 1:
-        raise TopError("top 'encoder' is one TansEncoder: --lanes must be 1")
-    return TansEncoder(table_log_max=table_log_max, states=states, extra_max=extra_max(fmt),
+        raise TopError("top 'encode-lane' is one EncodeLane: --lanes must be 1")
+    return EncodeLane(table_log_max=table_log_max, states=states, extra_max=extra_max(fmt),
                        chunk_max=chunk_pairs_for(8), code_widths=code_widths(fmt))
 
 
@@ -58,12 +62,12 @@ def _decompressor(*, lanes, fmt, table_log_max, states, in_width):
     if lanes != 1:
         return _multilane(lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
                           in_width=in_width)
-    from hdl.decompressor import Decompressor
+    from hdl.ans.decode.decompressor import Decompressor
     return Decompressor(fmt, table_log_max=table_log_max)
 
 
 def _multilane(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.multilane import MultiLaneDecompressor
+    from hdl.multilane.decompressor import MultiLaneDecompressor
     return MultiLaneDecompressor(fmt, lanes=lanes, table_log_max=table_log_max,
                                  in_width=in_width or 4)
 
@@ -72,20 +76,20 @@ def _compressor(*, lanes, fmt, table_log_max, states, in_width):
     if lanes != 1:
         return _multilane_compressor(lanes=lanes, fmt=fmt, table_log_max=table_log_max,
                                      states=states, in_width=in_width)
-    from hdl.compressor import Compressor
+    from hdl.ans.encode.compressor import Compressor
     return Compressor(fmt, table_log_max=table_log_max, states=states)
 
 
 def _multilane_compressor(*, lanes, fmt, table_log_max, states, in_width):
-    from hdl.multilane_compressor import MultiLaneCompressor
+    from hdl.multilane.compressor import MultiLaneCompressor
     return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states)
 
 
 #: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
 TOPS = {
-    "lane": _lane,
+    "decode-lane": _decode_lane,
     "decoder": _decoder,
-    "encoder": _encoder,
+    "encode-lane": _encode_lane,
     "decompressor": _decompressor,
     "compressor": _compressor,
     "multilane": _multilane,
@@ -95,7 +99,7 @@ TOPS = {
 
 def default_table_log():
     """The lane's own default ``table_log_max`` (the hardware's choice, kept in hdl/)."""
-    from hdl.decoder import TansDecoder
+    from hdl.ans.decode.decoder import TansDecoder
     return inspect.signature(TansDecoder).parameters["table_log_max"].default
 
 
@@ -149,5 +153,5 @@ def source_version():
     commit = git("rev-parse", "--short", "HEAD")
     if commit is None:
         return None
-    return commit + ("+dirty" if git("status", "--porcelain", "--", "hdl", "golden/layouts.py",
-                                         "golden/codebooks.py") else "")
+    return commit + ("+dirty" if git("status", "--porcelain", "--", "hdl", "golden/format")
+                     else "")

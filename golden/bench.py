@@ -32,10 +32,12 @@ import sys
 import time
 
 import numpy as np
-
-from . import codebooks, codec, container, data, tans
-from .layouts import DecodeEntry, TABLE_LOG_MAX, TABLE_LOG_MIN
 from amaranth.lib import data as adata
+
+from . import data
+from .ans import codec, tans
+from .format import codebooks, container
+from .format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN, DecodeEntry
 
 #: A table log is "as good as the best" when its payload is within this fraction of the best one.
 TOLERANCE = 0.0005

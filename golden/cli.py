@@ -11,8 +11,9 @@ import os
 import re
 import sys
 
-from . import codebooks, codec, container
-from .layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
+from .ans import codec
+from .format import codebooks, container
+from .format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
 
 __all__ = ["main"]
 

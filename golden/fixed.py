@@ -2,7 +2,7 @@
 
 A fixed-point number of ``width`` bits with ``frac`` fraction bits is a two's complement integer
 ``q`` standing for ``q / 2**frac``. Every function here maps bit patterns (as a code book's
-:meth:`~golden.codebooks.CodeBook.decode` returns them) to ``q`` by one rule:
+:meth:`~golden.format.codebooks.CodeBook.decode` returns them) to ``q`` by one rule:
 
 * **Rounding**: ``q`` is the exact value times ``2**frac`` rounded to the nearest integer, ties
   to even (IEEE 754 roundTiesToEven). Subnormals are exact inputs like any other; magnitudes up
@@ -14,7 +14,7 @@ A fixed-point number of ``width`` bits with ``frac`` fraction bits is a two's co
   converter (the float code books keep every NaN payload, so it is visible there).
 
 Hardware does the same with one shifter, a guard/sticky rounding step, a comparison and a
-negation (:class:`hdl.fixed.FixedPointConverter`): the value is ``(-1)**s * M * 2**k`` with an
+negation (:class:`hdl.convert.fixed.FixedPointConverter`): the value is ``(-1)**s * M * 2**k`` with an
 integer significand ``M``; the magnitude ``M * 2**(k + frac)`` is rounded, compared with the
 range and negated. Results are returned as signed ``int64``; :func:`to_bits` gives the ``width``-bit
 patterns the hardware emits.
@@ -27,7 +27,7 @@ import functools
 
 import numpy as np
 
-from . import codebooks
+from .format import codebooks
 
 __all__ = [
     "WIDTH_RANGE", "FRAC_RANGE", "FLOAT_FORMATS", "check_fixed", "check_float_format",
@@ -161,7 +161,7 @@ def int_to_fixed(bits, int_bits, width, frac):
     Parameters
     ----------
     bits : array_like of int
-        Bit patterns of ``int_bits`` bits, as :class:`~golden.codebooks.IntCodeBook` decodes
+        Bit patterns of ``int_bits`` bits, as :class:`~golden.format.codebooks.IntCodeBook` decodes
         them; taken modulo ``2**int_bits``, so signed integers work as well.
     int_bits : int
         2 .. 32.

@@ -21,11 +21,11 @@ from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import layouts
-
-from .compressor import Compressor
-from .decompressor import FORMATS, Decompressor, value_bits
-from .ports import TABLE_ADDR_BITS, ErrorCode
+from golden.format import layouts
+from hdl.ans.decode.decompressor import Decompressor
+from hdl.ans.encode.compressor import Compressor
+from hdl.common.ports import TABLE_ADDR_BITS, ErrorCode
+from hdl.convert.formats import FORMATS, value_bits
 
 __all__ = ["AxiStreamTop", "PORT_DESCRIPTIONS", "export", "main"]
 
@@ -59,7 +59,7 @@ PORT_DESCRIPTIONS = {
     "status_code": "error code of the current (or last) tensor (table below)",
 }
 
-#: The meaning of each error code (the comments of hdl.ports.ErrorCode), for the datasheet.
+#: The meaning of each error code (the comments of hdl.common.ports.ErrorCode), for the datasheet.
 def _error_meanings():
     text = inspect.getsource(sys.modules[ErrorCode.__module__])
     out = {}
@@ -90,9 +90,9 @@ class AxiStreamTop(wiring.Component):
     m_axis_tdata, m_axis_tvalid, m_axis_tlast : Out
     m_axis_tready : In(1)
     m_axis_tkeep : Out(bytes)
-        Only for tops with several values per beat (:mod:`hdl.multilane`).
+        Only for tops with several values per beat (:mod:`hdl.multilane.decompressor`).
     s_axis_tkeep : In(bytes)
-        Only for tops with several words per input beat (:mod:`hdl.multilane`).
+        Only for tops with several words per input beat (:mod:`hdl.multilane.decompressor`).
     s_table_addr, s_table_data, s_table_valid : In
     s_table_ready : Out(1)
     status_busy, status_error : Out(1)
@@ -113,7 +113,7 @@ class AxiStreamTop(wiring.Component):
             raise TypeError(f"{type(inner).__name__} has no {missing} port; an exported top "
                             "needs words, values, table and status") from None
         self._inner, self._in, self._out = inner, in_name, out_name
-        # beats (hdl.multilane.InBeat, Values): an array of words (`data`) or values (`value`)
+        # beats (hdl.multilane.decompressor.InBeat, Values): an array of words (`data`) or values (`value`)
         # and the `count` of them in use, from element 0 up
         self._in_beat, self._in_elem, self._in_bits = self._beat_shape(in_layout)
         self._beat, self._out_elem, self._out_bits = self._beat_shape(out_layout)
@@ -204,7 +204,7 @@ def default_chunk_pairs(lanes):
     multi-lane top's default (a lane's chunk slots filled in block RAM)."""
     if lanes == 1:
         return 4096
-    from .multilane_compressor import chunk_pairs_for
+    from hdl.multilane.compressor import chunk_pairs_for
     return chunk_pairs_for(lanes)
 
 
@@ -218,7 +218,7 @@ def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pa
     if lanes < 1:
         raise ExportError(f"lanes must be at least 1, not {lanes}")
     if top == "compressor" and lanes > 1:
-        from .multilane_compressor import MultiLaneCompressor
+        from hdl.multilane.compressor import MultiLaneCompressor
         if chunk_pairs % lanes:
             raise ExportError(f"chunk_pairs ({chunk_pairs}) must be a multiple of lanes ({lanes})")
         return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states,
@@ -228,7 +228,7 @@ def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pa
                           chunk_pairs=chunk_pairs)
     if lanes == 1:
         return Decompressor(fmt, table_log_max=table_log_max)
-    from .multilane import MultiLaneDecompressor
+    from hdl.multilane.decompressor import MultiLaneDecompressor
     return MultiLaneDecompressor(fmt=fmt, lanes=lanes, table_log_max=table_log_max,
                                  in_width=in_width)
 
@@ -381,7 +381,7 @@ def _datasheet(stem, top, inner, ports, params):
            "out_one": unit_out}
     lanes = params.get("lanes", 1)
     if decompressor:
-        fmt["in"] = "the tensor's payload, 32-bit words (golden.codec.encode_payload)"
+        fmt["in"] = "the tensor's payload, 32-bit words (golden.ans.codec.encode_payload)"
         fmt["out"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
         if lanes > 1:
             w = 1 + sum(FORMATS[params["fmt"]])
@@ -390,12 +390,12 @@ def _datasheet(stem, top, inner, ports, params):
             fmt["out_one"] = "beat (the one holding the final value)"
             k = params.get("in_width", 1)
             if k > 1:
-                fmt["in"] = (f"the tensor's payload (golden.codec.encode_payload), up to {k} "
+                fmt["in"] = (f"the tensor's payload (golden.ans.codec.encode_payload), up to {k} "
                              f"32-bit words per beat, word i of the beat in bits [32*i +: 32]")
                 fmt["in_one"] = "beat"
     else:
         fmt["in"] = f"{params['fmt']} bit patterns, one per value, in the tensor's order"
-        fmt["out"] = "the tensor's payload, 32-bit words, equal to golden.codec.encode_payload"
+        fmt["out"] = "the tensor's payload, 32-bit words, equal to golden.ans.codec.encode_payload"
         if lanes > 1:
             w = value_bits(params["fmt"])
             fmt["in"] = (f"{lanes} {params['fmt']} bit patterns per beat (fewer only in the "
@@ -403,7 +403,7 @@ def _datasheet(stem, top, inner, ports, params):
                          "tensor's order")
             fmt["in_one"] = "beat"
             k = inner.out_width
-            fmt["out"] = (f"the tensor's payload (golden.codec.encode_payload), {k} 32-bit "
+            fmt["out"] = (f"the tensor's payload (golden.ans.codec.encode_payload), {k} 32-bit "
                           f"words per beat (fewer only in the final beat), word i in bits "
                           f"[32*i +: 32]")
             fmt["out_one"] = "beat"
@@ -431,18 +431,18 @@ def _datasheet(stem, top, inner, ports, params):
           "* `s_table_ready` stays low while the previous tensor is in the pipeline, so the "
           "next table can be offered right after the previous tensor's input."]
     if decompressor:
-        L += ["* Table words: `golden.codec.Table.image()`, written at addresses 0, 1, 2, ... "
-              "Address 0 is the config word (`golden.layouts.TableConfig`: "
+        L += ["* Table words: `golden.ans.codec.Table.image()`, written at addresses 0, 1, 2, ... "
+              "Address 0 is the config word (`golden.format.layouts.TableConfig`: "
               + _fields(layouts.TableConfig) + "); address 1 + u is the "
-              "`golden.layouts.DecodeEntry` of state u (" + _fields(layouts.DecodeEntry) + ")."]
+              "`golden.format.layouts.DecodeEntry` of state u (" + _fields(layouts.DecodeEntry) + ")."]
     else:
-        L += ["* Table words: `golden.codec.Table.encoder_image()` returns `(addresses, "
+        L += ["* Table words: `golden.ans.codec.Table.encoder_image()` returns `(addresses, "
               "words)`; write each word at its address. Address 0: the config word "
               f"(`TableConfig`: {_fields(layouts.TableConfig)}); "
               f"{layouts.ENC_NEXT_BASE} + i: next-state entry i; "
               f"{layouts.ENC_CODE_BASE} + code: `EncodeCode` ({_fields(layouts.EncodeCode)}); "
               f"{layouts.ENC_SYMBOL_BASE} + s: `EncodeSymbol` of symbol s "
-              f"({_fields(layouts.EncodeSymbol)}). Address map from `golden/layouts.py`."]
+              f"({_fields(layouts.EncodeSymbol)}). Address map from `golden/format/layouts.py`."]
     L += ["* Bit fields are listed LSB first, `name:bits`.", ""]
     L += ["## Latency and throughput", "",
           f"From the docstring of `{type(inner).__name__}`:", ""]

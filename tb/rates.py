@@ -24,7 +24,7 @@ DECOMPRESSOR_CHUNK = 4000
 
 
 def measure(top, lanes, n, rng):
-    from hdl.multilane_compressor import chunk_pairs_for
+    from hdl.multilane.compressor import chunk_pairs_for
     if top == "decompressor":
         chunk = DECOMPRESSOR_CHUNK
         harness = Harness("bf16", table_log_max=10, lanes=lanes, in_width=4)

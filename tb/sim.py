@@ -15,7 +15,9 @@ import time
 
 import numpy as np
 
-from golden import codec, container, data
+from golden import data
+from golden.ans import codec
+from golden.format import container
 
 from .vectors import Tensor
 

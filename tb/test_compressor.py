@@ -1,5 +1,5 @@
 """Bit-exact regressions of the RTL compressor under Verilator: its output words equal the
-golden payload (golden.codec.encode_payload at the same chunk size and states), with and
+golden payload (golden.ans.codec.encode_payload at the same chunk size and states), with and
 without random stalls on every stream."""
 
 import json
@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from golden import codebooks, data
+from golden import data
+from golden.format import codebooks
 
 from .test_decompressor import ALL_BF16, BF16_BOOKS, bf16, check, stalled
-from .verilator import ROOT, Harness
 from .vectors import Tensor
+from .verilator import ROOT, Harness
 
 CHUNK = 1024
 

@@ -8,10 +8,12 @@ stream, and compares every output value and ``last`` flag in order.
 import numpy as np
 import pytest
 
-from golden import codebooks, codec, data
+from golden import data
+from golden.ans import codec
+from golden.format import codebooks
 
-from .verilator import Harness, record
 from .vectors import Tensor
+from .verilator import Harness, record
 
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
 BF16_BOOKS = [codebooks.get("bf16-exp"), codebooks.get("bf16-sexp")]
@@ -64,7 +66,7 @@ def test_random_tensors_and_escapes(main_lane):
     codes, extras = book.encode(x)
     hist = np.bincount(codes, minlength=256)
     top = sorted(np.argsort(-hist)[:5].tolist())
-    from golden import tans
+    from golden.ans import tans
     counts = tans.normalize_counts(np.append(hist[top], np.isin(codes, top, invert=True).sum()), 9)
     table = codec.Table(book, 9, tuple(top), tuple(int(c) for c in counts), book.code_bits + 8)
     tensors.append(Tensor(x, table, codec.encode_payload(table, codes, extras, chunk_pairs=3000)))

@@ -1,5 +1,5 @@
 """Bit-exact regressions of the multi-lane decompressor under Verilator, 1, 2, 4 and 8 lanes
-behind an input of 4 words per beat (1 and 2 words per beat: tests/test_hdl_multilane.py).
+behind an input of 4 words per beat (1 and 2 words per beat: tests/hdl/multilane/test_multilane_decompressor.py).
 
 The harness (tb/harness.sv, built with the multi-lane top's beat width) streams golden payloads
 in and compares every output beat (values, count, ``last``) in order with the beats the golden
@@ -10,14 +10,15 @@ rate without stalls is printed and written to ``build/throughput-multilane.json`
 import numpy as np
 import pytest
 
-from golden import codebooks, codec
+from golden.ans import codec
+from golden.format import codebooks
 
 from .vectors import Tensor
 from .verilator import Harness, record
 
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
 BF16_BOOKS = [codebooks.get("bf16-exp"), codebooks.get("bf16-sexp")]
-#: (lanes, words per input beat); beats of 1 and 2 words: tests/test_hdl_multilane.py
+#: (lanes, words per input beat); beats of 1 and 2 words: tests/hdl/multilane/test_multilane_decompressor.py
 LANES = [(1, 4), (2, 4), (4, 4), (8, 4)]
 #: Pairs per chunk for the rate: a lane's output FIFO (512 beats of `lanes` values) holds a chunk
 #: with room for its partial and end beats, so the lane decodes the next chunk while the

@@ -1,5 +1,5 @@
 """Bit-exact regressions of the multi-lane compressor under Verilator, 1, 2, 4 and 8 lanes behind
-output beats of 4 words (1 and 2 words: tests/test_hdl_multilane_compressor.py).
+output beats of 4 words (1 and 2 words: tests/hdl/multilane/test_multilane_compressor.py).
 
 The harness (tb/harness.sv with COMPRESSOR_BEATS) streams the values in, ``lanes`` per beat,
 and compares every output beat (words, count, ``last``) in order with the golden payload in
@@ -10,7 +10,7 @@ The rate without stalls is printed and written to ``build/throughput.json``.
 import numpy as np
 import pytest
 
-from hdl.multilane_compressor import chunk_pairs_for
+from hdl.multilane.compressor import chunk_pairs_for
 
 from .test_multilane import ALL_BF16, BF16_BOOKS, bf16, check, configs, group, stalled
 from .vectors import Tensor, compressor_beat_commands, word_beats
@@ -89,7 +89,7 @@ def test_short_beat_flags_error_never_hangs_and_recovers():
     """A beat of fewer values than lanes mid-tensor ends the tensor there (BEAT, its payload
     ends with `last`), the beats after it make a tensor of their own, no stream hangs, and the
     next tensor (table written again) is bit-exact without error."""
-    from golden import codec
+    from golden.ans import codec
 
     lanes, cut = 4, 1500            # beat `cut` carries 2 of its 4 values
     rng = np.random.default_rng(21)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from golden import codec
+from golden.ans import codec
 
 __all__ = ["Tensor", "commands", "write_hex"]
 
@@ -65,7 +65,7 @@ def commands(tensors, value_bits, compressor=False):
 
 def multilane_commands(tensors, in_width):
     """Commands for the multi-lane top, as Python integers (wider than 64 bits): table writes,
-    then the payload in input beats of ``in_width`` words (``hdl.multilane.InBeat``: the words,
+    then the payload in input beats of ``in_width`` words (``hdl.multilane.decompressor.InBeat``: the words,
     their count, ``last``), the tensor's final beat partial. Layout as tb/harness.sv says, with
     ``IN_BITS`` = :func:`multilane_in_bits`."""
     in_bits = multilane_in_bits(in_width)
@@ -78,7 +78,7 @@ def multilane_commands(tensors, in_width):
 
 
 def word_beats(payload, width):
-    """A payload in beats of ``width`` words (``hdl.multilane.InBeat``) as integers: the words,
+    """A payload in beats of ``width`` words (``hdl.multilane.decompressor.InBeat``) as integers: the words,
     their count, ``last`` on the final beat (the only partial one), unused slots 0."""
     bits = multilane_in_bits(width)
     words = [int(w) for w in payload]
@@ -104,7 +104,7 @@ def compressor_cmd_bits(lanes, value_bits):
 
 def compressor_beat_commands(tensors, value_bits, lanes, out_width):
     """``(commands, expected beats)`` for the multi-lane compressor, as Python integers: encoder
-    table writes, then the values in beats of ``lanes`` (``hdl.multilane.Values``, the last
+    table writes, then the values in beats of ``lanes`` (``hdl.multilane.decompressor.Values``, the last
     partial) in; the golden payload in beats of ``out_width`` words (:func:`word_beats`) out."""
     in_bits = compressor_cmd_bits(lanes, value_bits)
     cmds, exps = [], []
@@ -127,7 +127,7 @@ def multilane_in_bits(in_width):
 
 
 def multilane_beats(tensors, value_bits, lanes):
-    """Expected output beats of a :class:`~hdl.multilane.MultiLaneDecompressor` with ``lanes``
+    """Expected output beats of a :class:`~hdl.multilane.decompressor.MultiLaneDecompressor` with ``lanes``
     lanes, as integers ``value[0] | value[1] << value_bits | ... | count << lanes * value_bits
     | last << (lanes * value_bits + count bits)``: every chunk's values in beats of ``lanes``,
     its last beat partial, unused slots 0 (the beats follow from the chunk sizes alone). A

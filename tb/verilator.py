@@ -9,14 +9,15 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hdl.compressor import Compressor
-from hdl.decompressor import Decompressor, value_bits
-from hdl.multilane import MultiLaneDecompressor
-from hdl.multilane_compressor import MultiLaneCompressor
+from hdl.ans.decode.decompressor import Decompressor
+from hdl.ans.encode.compressor import Compressor
+from hdl.convert.formats import value_bits
+from hdl.multilane.compressor import MultiLaneCompressor
+from hdl.multilane.decompressor import MultiLaneDecompressor
 
-from .vectors import (commands, compressor_beat_commands, compressor_cmd_bits,
-                      compressor_in_bits, multilane_beats, multilane_commands, multilane_in_bits,
-                      write_hex, write_hex_ints)
+from .vectors import (commands, compressor_beat_commands, compressor_cmd_bits, compressor_in_bits,
+                      multilane_beats, multilane_commands, multilane_in_bits, write_hex,
+                      write_hex_ints)
 
 __all__ = ["Harness"]
 
@@ -64,10 +65,10 @@ class Harness:
     that file is simulated instead, through ``tb/export_adapter.sv``; its builds go to
     ``build/tb/export-<top>-...``.
 
-    With ``lanes``, the top is :class:`~hdl.multilane.MultiLaneDecompressor` with that many
+    With ``lanes``, the top is :class:`~hdl.multilane.decompressor.MultiLaneDecompressor` with that many
     lanes (builds in ``build/tb/multilane<lanes>-...``); the harness then compares whole output
     beats (``OUT_BITS`` wide) with :func:`tb.vectors.multilane_beats`. With ``lanes`` and
-    ``chunk_pairs``, the top is :class:`~hdl.multilane_compressor.MultiLaneCompressor`
+    ``chunk_pairs``, the top is :class:`~hdl.multilane.compressor.MultiLaneCompressor`
     (``out_width`` words per output beat; builds in ``build/tb/mlcompressor<lanes>-...``): beats
     of values in, beats of payload words out (:func:`tb.vectors.compressor_beat_commands`).
     """

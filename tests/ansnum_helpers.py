@@ -3,15 +3,16 @@
 import importlib.resources
 import json
 import re
-import subprocess
 import struct
+import subprocess
 import zlib
 
 import ml_dtypes
 import numpy as np
 
-from golden import codebooks, codec, tans
-from golden.layouts import CHUNK_MAGIC, ChunkHeader, pack_int
+from golden.ans import codec, tans
+from golden.format import codebooks
+from golden.format.layouts import CHUNK_MAGIC, ChunkHeader, pack_int
 
 #: Every bf16 bit pattern: NaNs with payloads, +-0, +-inf, subnormals, normals.
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from safetensors.numpy import save_file
 
+from golden.ans import codec
+from golden.format import codebooks
+
 from ansnum_helpers import METADATA, synthetic_tensors
-from golden import codebooks, codec
 
 settings.register_profile(
     "ci", deadline=None, max_examples=25, derandomize=True, database=None,
