@@ -17,7 +17,7 @@ JOBS    ?= 2
 SEED    ?= 1
 PNR_OPTS ?=
 
-.PHONY: all venv data sim test test-all test-fast bench bench-rtl verilog bitstream fpga-sweep synth clean distclean
+.PHONY: all venv data sim test test-all test-fast bench bench-rtl verilog bitstream fpga-sweep synth docs clean distclean
 
 all: sim
 
@@ -67,6 +67,10 @@ bitstream: $(STAMP)
 
 fpga-sweep: $(STAMP)
 	$(PY) -m fpga.build --sweep
+
+# redraw the pictures of docs/ from their sources (docs/figures/*.py)
+docs: $(STAMP)
+	$(PY) docs/figures/architecture.py
 
 clean:
 	rm -rf build sim_build .pytest_cache
