@@ -52,8 +52,14 @@ class CodeBook:
         Every value of the domain survives ``decode(*encode(v))`` unchanged.
     dtypes : tuple of str
         safetensors dtypes the compressor may choose this code book for on its own.
+    raw_low_bits : int
+        The low ``raw_low_bits`` bits of every value are the low bits of its extra, unchanged,
+        and the code and the rest of the extra depend on the other bits alone (the mantissa of
+        a float; 0 where nothing is copied). The fast path (golden/ans/fast.py) builds its
+        tables over the other bits only.
     """
     name = ident = value_bits = code_bits = widths = None
+    raw_low_bits = 0
     lossless = True
     dtypes = ()
 
@@ -98,6 +104,7 @@ class FloatCodeBook(CodeBook):
         self.exp_bits, self.man_bits, self.sign_in_code = exp_bits, man_bits, sign_in_code
         self.value_bits = 1 + exp_bits + man_bits
         self.code_bits = exp_bits + sign_in_code
+        self.raw_low_bits = man_bits
         self.widths = np.full(1 << self.code_bits, man_bits + (not sign_in_code), np.uint8)
         self._check()
 
