@@ -16,10 +16,11 @@ from ..format import codebooks
 from ..format.layouts import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,
                               ENC_SYMBOL_BASE, TABLE_LOG_MIN, ChunkHeader, DecodeEntry, EncodeCode,
                               EncodeSymbol, TableConfig, pack, pack_int, unpack_int)
-from . import tans
+from . import fast, tans
 
-__all__ = ["Table", "PayloadError", "choose_table", "encode_payload", "decode_payload",
-           "compress_values", "MAX_CHUNK_PAIRS", "DEFAULT_CHUNK_PAIRS", "DEFAULT_STATES",
+__all__ = ["Table", "PayloadError", "choose_table", "choose_table_hist", "entropy_bound_bits",
+           "entropy_bound_bits_hist", "encode_payload", "decode_payload", "compress_values",
+           "decompress_values", "MAX_CHUNK_PAIRS", "DEFAULT_CHUNK_PAIRS", "DEFAULT_STATES",
            "DEFAULT_TABLE_LOG"]
 
 MAX_CHUNK_PAIRS = 1 << 18
@@ -174,37 +175,72 @@ def choose_table(codebook, codes, max_table_log=DEFAULT_TABLE_LOG, min_table_log
     hundredths of a percent at table log 11 and 12.
     """
     hist = np.bincount(codes, minlength=codebook.n_codes).astype(np.int64)
+    return choose_table_hist(codebook, hist, max_table_log, min_table_log)
+
+
+def choose_table_hist(codebook, hist, max_table_log=DEFAULT_TABLE_LOG,
+                      min_table_log=TABLE_LOG_MIN):
+    """:func:`choose_table` from the codes' histogram (``hist[c]``: how often code ``c``
+    occurs).
+
+    The candidates are every table log with every alphabet of :func:`_alphabets`; the chosen one
+    has the smallest estimate, the first in that order on a tie. A candidate's estimate is at
+    least its bound (the symbols at their empirical entropy, as no counts code them in fewer
+    bits, plus the same extra bits and description): candidates are estimated in order of their
+    bounds, and those whose bound is above the best estimate so far are not estimated at all.
+    """
+    hist = np.asarray(hist).astype(np.int64)
     widths = codebook.widths.astype(np.int64)
-    best = None
+    candidates, seen = [], {}
     for log in range(min_table_log, max_table_log + 1):
         for alphabet, escape in _alphabets(hist, 1 << log):
-            sym_hist = hist[list(alphabet)]
-            extra_bits = int((sym_hist * widths[list(alphabet)]).sum())
-            esc_width = None
-            if escape:
-                rest = np.ones(len(hist), bool)
-                rest[list(alphabet)] = False
-                rest &= hist > 0
-                if not rest.any():
-                    continue
-                esc_width = codebook.code_bits + int(widths[rest].max())
-                n_esc = int(hist[rest].sum())
-                sym_hist = np.append(sym_hist, n_esc)
-                extra_bits += n_esc * esc_width
-            if len(sym_hist) > 1 << log:
+            if (alphabet, escape) not in seen:
+                sym_hist = hist[list(alphabet)]
+                extra_bits = int((sym_hist * widths[list(alphabet)]).sum())
+                esc_width = None
+                if escape:
+                    rest = np.ones(len(hist), bool)
+                    rest[list(alphabet)] = False
+                    rest &= hist > 0
+                    if rest.any():
+                        esc_width = codebook.code_bits + int(widths[rest].max())
+                        n_esc = int(hist[rest].sum())
+                        sym_hist = np.append(sym_hist, n_esc)
+                        extra_bits += n_esc * esc_width
+                    else:
+                        sym_hist = None
+                bound = None if sym_hist is None else \
+                    _entropy_bits(sym_hist) + extra_bits + 40 * len(sym_hist)
+                seen[alphabet, escape] = (sym_hist, extra_bits, esc_width, bound)
+            sym_hist, extra_bits, esc_width, bound = seen[alphabet, escape]
+            if sym_hist is None or len(sym_hist) > 1 << log:
                 continue
-            counts = tans.normalize_counts(sym_hist, log)
-            bits = tans.cost_bits(sym_hist, counts, log) + extra_bits + 40 * len(sym_hist)
-            if best is None or bits < best[1]:
-                best = (Table(codebook, log, tuple(int(a) for a in alphabet),
-                              tuple(int(c) for c in counts), esc_width), bits)
-    return best
+            candidates.append((bound, len(candidates), log, alphabet, sym_hist, extra_bits,
+                               esc_width))
+    best = None
+    for bound, order, log, alphabet, sym_hist, extra_bits, esc_width in sorted(candidates):
+        if best is not None and bound > best[0] + 1e-9 * abs(best[0]):
+            break           # (the margin covers rounding: this and the rest cost more)
+        counts = tans.normalize_counts(sym_hist, log)
+        bits = tans.cost_bits(sym_hist, counts, log) + extra_bits + 40 * len(sym_hist)
+        if best is None or (bits, order) < best[:2]:
+            best = (bits, order, log, alphabet, counts, esc_width)
+    if best is None:
+        return None
+    bits, _, log, alphabet, counts, esc_width = best
+    return Table(codebook, log, tuple(int(a) for a in alphabet), tuple(int(c) for c in counts),
+                 esc_width), bits
 
 
 def entropy_bound_bits(codebook, codes):
     """Bits of the codes at their empirical entropy plus the raw extra bits: the bound for one
     static table per tensor under this code book."""
-    hist = np.bincount(codes, minlength=codebook.n_codes)
+    return entropy_bound_bits_hist(codebook, np.bincount(codes, minlength=codebook.n_codes))
+
+
+def entropy_bound_bits_hist(codebook, hist):
+    """:func:`entropy_bound_bits` from the codes' histogram."""
+    hist = np.asarray(hist).astype(np.int64)
     return _entropy_bits(hist) + float((hist * codebook.widths.astype(np.int64)).sum())
 
 
@@ -329,14 +365,33 @@ def decode_payload(table, payload, n_pairs):
 
 def compress_values(values, candidates, *, max_table_log=DEFAULT_TABLE_LOG,
                     min_table_log=TABLE_LOG_MIN, chunk_pairs=DEFAULT_CHUNK_PAIRS,
-                    states=DEFAULT_STATES):
+                    states=DEFAULT_STATES, map_chunks=map, reference=False):
     """Compress bit patterns with the best of ``candidates`` (code books), at the best table
     log in ``min_table_log .. max_table_log``.
 
     Returns ``(table, payload_words, info)`` where ``info`` has the estimate and the entropy
-    bound of the chosen code book.
+    bound of the chosen code book. The fused kernels of :mod:`golden.ans.fast` do the work
+    where they can (``map_chunks``: how they run the chunks, e.g. an executor's map); the
+    result is the same as the reference path's (``reference=True``: code book, then
+    :func:`choose_table`, then :func:`encode_payload`).
     """
     values = np.asarray(values).ravel()
+    if not reference and len(values) and all(fast.supports(cb, values) for cb in candidates):
+        best, high = None, {}
+        for cb in candidates:
+            vmap = fast.value_map(cb)
+            key = (vmap.k, vmap.high_bits)      # code books that split values alike share it
+            if key not in high:
+                high[key] = fast.histogram(vmap, values, map_chunks=map_chunks)
+            hist = fast.code_histogram(vmap, high[key])
+            table, bits = choose_table_hist(cb, hist, max_table_log, min_table_log)
+            if best is None or bits < best[1]:
+                best = (table, bits, hist)
+        table, bits, hist = best
+        payload = fast.encode_values(table, values, chunk_pairs=chunk_pairs, states=states,
+                                     map_chunks=map_chunks)
+        return table, payload, {"bound_bits": entropy_bound_bits_hist(table.codebook, hist),
+                                "estimate_bits": bits}
     best = None
     for cb in candidates:
         codes, extras = cb.encode(values)
@@ -350,6 +405,15 @@ def compress_values(values, candidates, *, max_table_log=DEFAULT_TABLE_LOG,
     return table, payload, info
 
 
-def decompress_values(table, payload, n_values):
+def decompress_values(table, payload, n_values, *, out=None, map_chunks=map, reference=False):
+    """Payload words -> ``n_values`` values of the table's code book (its value dtype), into
+    ``out`` if given; raises :class:`PayloadError`. Fast path where it can, as
+    :func:`compress_values`; ``reference=True``: :func:`decode_payload`, then the code book."""
+    if not reference and fast.decodes(table):
+        return fast.decode_values(table, payload, n_values, out=out, map_chunks=map_chunks)
     codes, extras = decode_payload(table, payload, n_values)
-    return table.codebook.decode(codes, extras)
+    values = table.codebook.decode(codes, extras)
+    if out is not None:
+        out[:] = values
+        return out
+    return values

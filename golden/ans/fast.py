@@ -35,12 +35,10 @@ from ..format.layouts import CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, pack_
 from . import tans
 
 __all__ = ["ValueMap", "value_map", "histogram", "code_histogram", "EncodeTables",
-           "encode_values", "decode_values", "supports"]
+           "DecodeTables", "encode_values", "decode_values", "supports", "decodes"]
 
 #: Largest high part (``value_bits - raw_low_bits``) the fast path builds tables for.
 MAX_HIGH_BITS = 16
-#: Widest field (renormalisation bits + extra bits of one pair) the kernels move in one go.
-MAX_FIELD_BITS = 58
 
 
 class ValueMap:
@@ -97,6 +95,12 @@ def value_map(codebook):
     return _MAPS[codebook]
 
 
+def decodes(table):
+    """True if the fast path decodes payloads of this table (fields of at most 56 bits)."""
+    return (value_map(table.codebook) is not None
+            and table.table_log + int(table.symbol_widths().max()) <= 56)
+
+
 def supports(codebook, values):
     """True if the fast path codes ``values`` (an unsigned array) with ``codebook``."""
     return (value_map(codebook) is not None and values.dtype.kind == "u"
@@ -137,15 +141,26 @@ def _histogram(values, k, n_bins, out):
     return True
 
 
-def histogram(vmap, values, out=None):
-    """Counts of the high parts of ``values`` (added to ``out`` if given); raises
-    :class:`~golden.format.codebooks.CodeBookError` for a value outside the code book's domain."""
+#: Values per piece of the histogram when pieces run on several threads.
+HISTOGRAM_PIECE = 1 << 20
+
+
+def histogram(vmap, values, *, map_chunks=map):
+    """Counts of the high parts of ``values``; raises
+    :class:`~golden.format.codebooks.CodeBookError` for a value outside the code book's domain.
+    ``map_chunks`` runs the pieces (as in :func:`encode_values`)."""
     from ..format.codebooks import CodeBookError
-    if out is None:
-        out = np.zeros(1 << vmap.high_bits, np.int64)
-    if not _histogram(values, vmap.k, 1 << vmap.high_bits, out):
+    n_bins = 1 << vmap.high_bits
+
+    def one(first):
+        out = np.zeros(n_bins, np.int64)
+        return out if _histogram(values[first:first + HISTOGRAM_PIECE], vmap.k, n_bins, out) \
+            else None
+
+    parts = list(map_chunks(one, range(0, len(values), HISTOGRAM_PIECE)))
+    if any(p is None for p in parts):
         raise CodeBookError(f"value outside the domain of code book {vmap.codebook.name}")
-    return out
+    return parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
 
 
 def code_histogram(vmap, high_hist):
