@@ -32,12 +32,11 @@ import sys
 import time
 
 import numpy as np
-from amaranth.lib import data as adata
 
 from . import data
 from .ans import codec, tans
 from .format import codebooks, container
-from .format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN, DecodeEntry
+from .format.fields import TABLE_LOG_MAX, TABLE_LOG_MIN, DecodeEntry
 
 #: A table log is "as good as the best" when its payload is within this fraction of the best one.
 TOLERANCE = 0.0005
@@ -340,7 +339,7 @@ def measure_sweep(buf, index):
 
 
 def bram_table():
-    width = adata.Layout.cast(DecodeEntry).size
+    width = DecodeEntry.size
     rows = []
     for log in range(TABLE_LOG_MIN, TABLE_LOG_MAX + 1):
         L = 1 << log

@@ -13,7 +13,8 @@ import sys
 
 from .ans import codec
 from .format import codebooks, container
-from .format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
+from .format.fields import TABLE_LOG_MAX, TABLE_LOG_MIN
+from .jobs import default_jobs
 
 __all__ = ["main"]
 
@@ -40,6 +41,19 @@ def _regex(text):
     return text
 
 
+def _jobs(text):
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def _jobs_option(p):
+    p.add_argument("-j", "--jobs", type=_jobs, default=None,
+                   help="threads to code tensors and chunks on (default: every core this "
+                        "process may use); the output is the same for any number")
+
+
 def _coding_options(p):
     p.add_argument("--codebook", default="auto",
                    help="code book for float tensors (default: the smallest lossless one "
@@ -59,7 +73,8 @@ def _options(args):
     if args.codebook != "auto":
         codebooks.get(args.codebook)
     return dict(codebook=args.codebook, table_log=args.table_log,
-                chunk_pairs=args.chunk_pairs, states=args.states, tensors_regex=args.tensors)
+                chunk_pairs=args.chunk_pairs, states=args.states, tensors_regex=args.tensors,
+                jobs=args.jobs or default_jobs())
 
 
 def _progress(args):
@@ -76,7 +91,8 @@ def cmd_compress(args):
 
 
 def cmd_decompress(args):
-    container.decompress_file(args.input, args.output, progress=_progress(args))
+    container.decompress_file(args.input, args.output, progress=_progress(args),
+                              jobs=args.jobs or default_jobs())
     if not args.quiet:
         print(f"{args.output}: {os.path.getsize(args.output)} bytes, SHA-256 verified")
 
@@ -160,17 +176,20 @@ def build_parser():
     c.add_argument("input")
     c.add_argument("output")
     _coding_options(c)
+    _jobs_option(c)
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help="IN.ansn -> OUT.safetensors (byte-identical)")
     d.add_argument("input")
     d.add_argument("output")
+    _jobs_option(d)
     d.set_defaults(func=cmd_decompress)
 
     s = sub.add_parser("stats", help="per-tensor ratio against the entropy bound")
     s.add_argument("input")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     _coding_options(s)
+    _jobs_option(s)
     s.set_defaults(func=cmd_stats)
 
     v = sub.add_parser("vectors", help="write RTL test vectors (hex) for a safetensors file")

@@ -10,7 +10,7 @@ activation stream), each coded with the table of the previous block's histogram.
 
 import numpy as np
 
-from ..format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
+from ..format.fields import TABLE_LOG_MAX, TABLE_LOG_MIN
 from . import codec, tans
 
 __all__ = ["rebuild_table", "AdaptiveCoder"]

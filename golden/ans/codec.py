@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format import codebooks
-from ..format.layouts import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,
+from ..format.fields import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,
                               ENC_SYMBOL_BASE, TABLE_LOG_MIN, ChunkHeader, DecodeEntry, EncodeCode,
                               EncodeSymbol, TableConfig, pack, pack_int, unpack_int)
 from . import fast, tans

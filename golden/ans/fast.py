@@ -31,7 +31,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ..format.layouts import CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, pack_int
+from ..format.fields import CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, pack_int
 from . import tans
 
 __all__ = ["ValueMap", "value_map", "histogram", "code_histogram", "EncodeTables",
@@ -574,7 +574,7 @@ def _walk_headers(payload, table_log):
     """``(chunks, error)``: ``(first pair, pairs, states, body start, body end, crc)`` of every
     chunk up to the last one, and the message of the first header problem (or of words after
     the last chunk), None if there is none; the checks of ``codec.walk_chunks`` but the CRC."""
-    from ..format.layouts import unpack_int
+    from ..format.fields import unpack_int
     chunks = []
     pos = first = 0
     size = len(payload)

@@ -23,7 +23,7 @@ are written in (the tests check both give the same bits).
 import numpy as np
 from numba import njit
 
-from ..format.layouts import TABLE_LOG_MAX, TABLE_LOG_MIN
+from ..format.fields import TABLE_LOG_MAX, TABLE_LOG_MIN
 
 __all__ = [
     "normalize_counts", "spread", "decode_table", "encode_table", "encode_chunk",

@@ -12,6 +12,8 @@ Built in: IEEE-style floats (bf16, fp16, fp32, fp8 E4M3 and E5M2) with the expon
 which every code has its own exponent and mantissa width.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 
 __all__ = [
@@ -301,6 +303,31 @@ def _bf16_to_float(bits):
         return (np.asarray(bits).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
 
 
+class _Registry(Mapping):
+    """Code books by name. An entry may be a function that builds its code book, called on
+    first use: posit16 and the user-defined example take a few hundred milliseconds to build,
+    which a command that does not use them should not pay. Such an entry has no dtypes."""
+
+    def __init__(self, entries):
+        self._entries = dict(entries)
+
+    def __getitem__(self, name):
+        entry = self._entries[name]
+        if not isinstance(entry, CodeBook):
+            entry = self._entries[name] = entry()
+        return entry
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def dtypes(self, name):
+        entry = self._entries[name]
+        return entry.dtypes if isinstance(entry, CodeBook) else ()
+
+
 def _builtin():
     books = [
         FloatCodeBook("bf16-exp", 1, 8, 7, sign_in_code=False, dtypes=("BF16",)),
@@ -316,13 +343,14 @@ def _builtin():
         IntCodeBook("int8", 11, 8, dtypes=("I8",)),
         IntCodeBook("int4", 12, 4),
         PositCodeBook("posit8", 13, 8, 0),
-        PositCodeBook("posit16", 14, 16, 1),
-        # An example of a user-defined type: 4 mantissa bits near 1, fewer for small
-        # magnitudes, range 2**-24 .. 2**3 (lossy; shown by `ansnum codebooks`).
-        UserCodeBook("user-e4m-example", 64,
-                     [(e, max(0, 4 - (-e) // 6)) for e in range(-24, 4)]),
     ]
-    return {b.name: b for b in books}
+    entries = {b.name: b for b in books}
+    entries["posit16"] = lambda: PositCodeBook("posit16", 14, 16, 1)
+    # An example of a user-defined type: 4 mantissa bits near 1, fewer for small
+    # magnitudes, range 2**-24 .. 2**3 (lossy; shown by `ansnum codebooks`).
+    entries["user-e4m-example"] = lambda: UserCodeBook(
+        "user-e4m-example", 64, [(e, max(0, 4 - (-e) // 6)) for e in range(-24, 4)])
+    return _Registry(entries)
 
 
 #: Built-in code books by name.
@@ -339,4 +367,5 @@ def get(name):
 
 def for_dtype(dtype):
     """The lossless built-in code books the compressor may choose for a safetensors dtype."""
-    return [b for b in CODEBOOKS.values() if dtype in b.dtypes and b.lossless]
+    return [CODEBOOKS[n] for n in CODEBOOKS
+            if dtype in CODEBOOKS.dtypes(n) and CODEBOOKS[n].lossless]

@@ -25,9 +25,9 @@ import tempfile
 import zlib
 
 import numpy as np
-from tqdm import tqdm
 
 from ..ans import codec
+from ..jobs import Jobs
 from . import codebooks
 
 __all__ = ["FORMAT_VERSION", "AnsnError", "compress_file", "decompress_file", "read_container",
@@ -103,16 +103,18 @@ def _candidates(dtype, codebook):
     return [book]
 
 
-def _tensor_segment(raw, t, *, codebook, table_log, chunk_pairs, states):
-    """Segment description and stored bytes of one tensor."""
+def _tensor_segment(raw, t, *, codebook, table_log, chunk_pairs, states, map_chunks=map):
+    """Segment description and stored bytes of one tensor (``map_chunks``: as in
+    :func:`golden.ans.codec.compress_values`)."""
     seg = {"kind": "tensor", "name": t["name"], "dtype": t["dtype"], "shape": t["shape"],
            "length": len(raw)}
     candidates = _candidates(t["dtype"], codebook) if len(raw) else []
     if candidates:
         values = _value_view(raw, t["dtype"])
         table, payload, info = codec.compress_values(
-            values, candidates, max_table_log=table_log, chunk_pairs=chunk_pairs, states=states)
-        stored = payload.astype("<u4").tobytes()
+            values, candidates, max_table_log=table_log, chunk_pairs=chunk_pairs, states=states,
+            map_chunks=map_chunks)
+        stored = payload.astype("<u4", copy=False).view(np.uint8)
         desc_bytes = len(json.dumps(table.to_json(), separators=(",", ":")))
         if len(stored) + desc_bytes < len(raw):
             seg.update(storage="ans", table=table.to_json())
@@ -172,40 +174,65 @@ def _segments(buf, header_len, tensors):
         yield "bytes", pos, len(buf), None
 
 
+def _progress_bar(total, desc, enabled):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm   # imported only when a bar is shown
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def update(self, n):
+        pass
+
+
 def compress_bytes(buf, *, codebook="auto", table_log=codec.DEFAULT_TABLE_LOG,
                    chunk_pairs=codec.DEFAULT_CHUNK_PAIRS, states=codec.DEFAULT_STATES,
-                   tensors_regex=None, progress=False):
+                   tensors_regex=None, progress=False, jobs=1):
     """A safetensors file's bytes -> ``(index, [stored bytes per segment], [bound bits])``.
 
     The bound of a tensor segment is its size at the empirical entropy of its codes plus the
     raw extra bits, for the code book chosen (its raw size when stored raw); None for bytes.
+    ``jobs`` threads code tensors and chunks (:class:`golden.jobs.Jobs`); the result does not
+    depend on it.
     """
     header_len, tensors = parse_safetensors(buf)
     mv = memoryview(buf)
-    index = {"format": "ansn", "version": FORMAT_VERSION,
-             "source": {"format": "safetensors", "size": len(buf),
-                        "sha256": hashlib.sha256(buf).hexdigest()},
-             "chunk_pairs": chunk_pairs, "states": states, "segments": []}
-    stored_all, bounds = [], []
     pattern = re.compile(tensors_regex) if tensors_regex else None
-    with tqdm(total=len(buf), unit="B", unit_scale=True, disable=not progress,
-              desc="compress", leave=False) as bar:
-        for kind, begin, end, t in _segments(buf, header_len, tensors):
+    with Jobs(jobs) as pool, _progress_bar(len(buf), "compress", progress) as bar:
+        sha = pool.submit(lambda: hashlib.sha256(buf).hexdigest())
+
+        def one(segment):
+            kind, begin, end, t = segment
             raw = mv[begin:end]
             if kind == "bytes":
                 seg, stored = _bytes_segment(raw)
                 bound = None
-            elif pattern and not pattern.search(t["name"]):
-                seg, stored, bound = _tensor_segment(raw, t, codebook="none", table_log=table_log,
-                                              chunk_pairs=chunk_pairs, states=states)
             else:
-                seg, stored, bound = _tensor_segment(raw, t, codebook=codebook, table_log=table_log,
-                                              chunk_pairs=chunk_pairs, states=states)
+                book = "none" if pattern and not pattern.search(t["name"]) else codebook
+                seg, stored, bound = _tensor_segment(raw, t, codebook=book, table_log=table_log,
+                                                     chunk_pairs=chunk_pairs, states=states,
+                                                     map_chunks=pool.map_chunks)
             seg["stored"] = len(stored)
+            return seg, stored, bound, end - begin
+
+        index = {"format": "ansn", "version": FORMAT_VERSION,
+                 "source": {"format": "safetensors", "size": len(buf), "sha256": None},
+                 "chunk_pairs": chunk_pairs, "states": states, "segments": []}
+        stored_all, bounds = [], []
+        for seg, stored, bound, size in pool.map_tensors(one, _segments(buf, header_len,
+                                                                         tensors)):
             index["segments"].append(seg)
             stored_all.append(stored)
             bounds.append(bound)
-            bar.update(end - begin)
+            bar.update(size)
+        index["source"]["sha256"] = sha.result()
     return index, stored_all, bounds
 
 
@@ -254,7 +281,7 @@ def read_container(buf):
     return index, memoryview(buf)[data_start:]
 
 
-def _restore_segment(seg, stored):
+def _restore_segment(seg, stored, map_chunks=map):
     kind, storage = seg.get("kind"), seg.get("storage")
     if storage == "raw":
         out = bytes(stored)
@@ -270,8 +297,12 @@ def _restore_segment(seg, stored):
         size = DTYPE_SIZES[seg["dtype"]]
         n = seg["length"] // size
         payload = np.frombuffer(stored, "<u4")
-        values = codec.decompress_values(table, payload, n)
-        out = values.astype({1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}[size]).tobytes()
+        out = bytearray(n * size)
+        view = np.frombuffer(out, {1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}[size])
+        if view.dtype == table.codebook.value_dtype:   # decoded in place
+            codec.decompress_values(table, payload, n, out=view, map_chunks=map_chunks)
+        else:
+            view[:] = codec.decompress_values(table, payload, n, map_chunks=map_chunks)
     else:
         raise AnsnError(f"corrupted .ansn file: unknown segment storage {storage!r}")
     if len(out) != seg["length"]:
@@ -281,33 +312,41 @@ def _restore_segment(seg, stored):
     return out
 
 
-def decompress_bytes(buf, progress=False):
+def decompress_bytes(buf, progress=False, jobs=1):
+    """Container bytes -> the restored file as a list of bytes-like pieces (SHA-256 checked);
+    ``jobs`` as in :func:`compress_bytes`."""
     index, data = read_container(buf)
+
+    def one(seg):
+        try:
+            start, length = int(seg["offset"]), int(seg["stored"])
+        except (KeyError, TypeError, ValueError):
+            raise AnsnError("corrupted .ansn file: segment without offset") from None
+        if start + length > len(data):
+            raise AnsnError("truncated .ansn file: a segment runs past the end")
+        try:
+            return _restore_segment(seg, data[start:start + length], pool.map_chunks)
+        except codec.PayloadError as e:
+            raise AnsnError(f"tensor {seg.get('name')!r}: {e}") from None
+        except (KeyError, TypeError, ValueError):
+            raise AnsnError("corrupted .ansn file: bad segment description") from None
+
     out = []
-    with tqdm(total=index["source"]["size"], unit="B", unit_scale=True, disable=not progress,
-              desc="decompress", leave=False) as bar:
-        for seg in index["segments"]:
-            try:
-                start, length = int(seg["offset"]), int(seg["stored"])
-            except (KeyError, TypeError, ValueError):
-                raise AnsnError("corrupted .ansn file: segment without offset") from None
-            if start + length > len(data):
-                raise AnsnError("truncated .ansn file: a segment runs past the end")
-            try:
-                out.append(_restore_segment(seg, data[start:start + length]))
-            except codec.PayloadError as e:
-                raise AnsnError(f"tensor {seg.get('name')!r}: {e}") from None
-            except (KeyError, TypeError, ValueError):
-                raise AnsnError("corrupted .ansn file: bad segment description") from None
-            bar.update(seg["length"])
-    if hashlib.sha256(b"".join(out)).hexdigest() != index["source"]["sha256"]:
+    sha = hashlib.sha256()
+    with Jobs(jobs) as pool, \
+            _progress_bar(index["source"]["size"], "decompress", progress) as bar:
+        for piece in pool.map_tensors(one, index["segments"]):
+            sha.update(piece)
+            out.append(piece)
+            bar.update(len(piece))
+    if sha.hexdigest() != index["source"]["sha256"]:
         raise AnsnError("restored file differs from the original (SHA-256 mismatch)")
     return out
 
 
-def decompress_file(src, dst, progress=False):
+def decompress_file(src, dst, progress=False, jobs=1):
     buf = _read_input(src)
-    out = decompress_bytes(buf, progress=progress)
+    out = decompress_bytes(buf, progress=progress, jobs=jobs)
     _write_atomic(dst, out)
 
 

@@ -1,138 +1,34 @@
-"""Bit layouts shared by the golden model, the hardware and the test benches.
+"""The bit layouts of :mod:`golden.format.fields` as Amaranth ``data.Struct`` classes.
 
-Each layout is declared once, as an Amaranth :class:`data.Struct` (fields pack LSB first). The
-golden model packs and unpacks numpy arrays with :func:`pack` / :func:`unpack`, which take the
-field offsets from these declarations; the hardware uses the same classes as stream payloads and
-memory shapes. A change of layout here changes all three together.
+The hardware and the test benches use these as stream payloads and memory shapes; each has the
+name, fields (LSB first) and docstring of its declaration in :mod:`golden.format.fields`, which is
+where a layout is declared and changed. The constants and the pack / unpack functions are
+re-exported from there (they take either form of a layout).
 """
 
-import numpy as np
 from amaranth.lib import data
+
+from . import fields
+from .fields import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC_NEXT_BASE,  # noqa: F401
+                     ENC_SYMBOL_BASE, TABLE_LOG_MAX, TABLE_LOG_MIN, pack, pack_int, unpack,
+                     unpack_int)
 
 __all__ = [
     "CHUNK_MAGIC", "CHUNK_HEADER_WORDS", "ChunkHeader", "DecodeEntry", "TableConfig",
-    "TABLE_LOG_MIN", "TABLE_LOG_MAX", "pack", "unpack", "pack_int", "unpack_int",
+    "EncodeCode", "EncodeSymbol", "TABLE_LOG_MIN", "TABLE_LOG_MAX", "ENC_NEXT_BASE",
+    "ENC_CODE_BASE", "ENC_SYMBOL_BASE", "pack", "unpack", "pack_int", "unpack_int",
 ]
 
-#: Value of :attr:`ChunkHeader.magic`.
-CHUNK_MAGIC = 0xA5
-#: Number of 32-bit words of a chunk header.
-CHUNK_HEADER_WORDS = 3
-#: Smallest and largest table log the format allows (table size ``L = 1 << table_log``).
-TABLE_LOG_MIN, TABLE_LOG_MAX = 8, 12
+
+def _struct(declaration):
+    """The ``data.Struct`` subclass with the fields of a :class:`~golden.format.fields.Fields`."""
+    namespace = {"__annotations__": dict(declaration.widths), "__doc__": declaration.__doc__,
+                 "__module__": __name__, "__qualname__": declaration.__name__}
+    return type(data.Struct)(declaration.__name__, (data.Struct,), namespace)
 
 
-class ChunkHeader(data.Struct):
-    """Three little-endian 32-bit words in front of every chunk body (see docs/format.md)."""
-    # word 0
-    pairs_minus_1:    18  # pairs in the chunk, minus one (1 .. 262144 pairs)
-    table_log_minus_8: 3  # table log of the tensor's table, minus 8 (0 .. 4)
-    states_log2:       2  # interleaved ANS states: 1, 2 or 4
-    last:              1  # last chunk of its tensor
-    magic:             8  # CHUNK_MAGIC
-    # word 1
-    body_words:       32  # length of the body in 32-bit words
-    # word 2
-    body_crc:         32  # CRC-32 (ISO-HDLC, as zlib.crc32) of the body bytes
-
-
-class DecodeEntry(data.Struct):
-    """One decode-table entry, as written through the decoder's table port (address 1 + u).
-
-    Decoding from state ``u`` emits ``code`` (or, for the escape symbol, a raw code), reads
-    ``total`` bits: ``nbits`` renormalisation bits ``b``, then ``total - nbits`` extra bits, and
-    moves to state ``base + b``. (``total`` rather than the extra width is stored so that the
-    number of bits consumed comes straight out of the table: the decoder's fastest loop.)
-    """
-    base:    12  # next state before the renormalisation bits are added
-    nbits:    4  # renormalisation bits read by this step (0 .. 12)
-    total:    6  # all bits read by this step: nbits + extra width (63: more than any lane reads)
-    escape:   1  # this is the escape symbol: the low `code_bits` extra bits are the code
-    code:     9  # the code this symbol stands for (0 for the escape symbol)
-
-
-class TableConfig(data.Struct):
-    """Word at address 0 of the decoder's table port: how to read the entries that follow."""
-    table_log:  4  # 8 .. 12
-    code_bits:  4  # width of a raw code in an escape's extra bits
-    codebook:   8  # code book identifier (golden.format.codebooks.CodeBook.ident)
-    reserved:  16
-
-
-def _fields(layout):
-    layout = data.Layout.cast(layout)
-    return {name: (field.offset, field.width) for name, field in layout}
-
-
-def pack(layout, **fields):
-    """Pack numpy arrays (or ints) into an unsigned integer array of the layout's size."""
-    size = data.Layout.cast(layout).size
-    if size > 64:
-        raise ValueError("layouts wider than 64 bits are packed with pack_int()")
-    dtype = np.uint32 if size <= 32 else np.uint64
-    out = None
-    for name, (offset, width) in _fields(layout).items():
-        value = np.asarray(fields.pop(name, 0), dtype=np.uint64)
-        if np.any(value >> np.uint64(width)):
-            raise ValueError(f"field {name!r} does not fit in {width} bits")
-        term = value << np.uint64(offset)
-        out = term if out is None else out | term
-    if fields:
-        raise KeyError(f"unknown fields {sorted(fields)}")
-    return out.astype(dtype)
-
-
-def unpack(layout, value):
-    """Split an unsigned integer (array) into a dict of its fields."""
-    value = np.asarray(value, dtype=np.uint64)
-    return {name: (value >> np.uint64(offset)) & np.uint64((1 << width) - 1)
-            for name, (offset, width) in _fields(layout).items()}
-
-
-def pack_int(layout, **fields):
-    """Pack scalar fields into one Python integer (any layout size)."""
-    value = 0
-    for name, (offset, width) in _fields(layout).items():
-        field = int(fields.pop(name, 0))
-        if not 0 <= field < (1 << width):
-            raise ValueError(f"field {name!r} does not fit in {width} bits")
-        value |= field << offset
-    if fields:
-        raise KeyError(f"unknown fields {sorted(fields)}")
-    return value
-
-
-def unpack_int(layout, value):
-    """Split one Python integer into a dict of its fields (Python integers)."""
-    return {name: (int(value) >> offset) & ((1 << width) - 1)
-            for name, (offset, width) in _fields(layout).items()}
-
-
-# --- the compressor's table port (hdl/ans/encode/compressor.py); see golden.ans.codec.Table.encoder_image ---
-
-#: Address of the first next-state entry (``ENC_NEXT_BASE + i`` holds ``next_state[i]``).
-ENC_NEXT_BASE = 1
-#: Address of the code map (``ENC_CODE_BASE + code`` holds the :class:`EncodeCode` of a code).
-ENC_CODE_BASE = ENC_NEXT_BASE + (1 << TABLE_LOG_MAX)
-#: Address of the symbol entries (``ENC_SYMBOL_BASE + s`` holds the :class:`EncodeSymbol` of s).
-ENC_SYMBOL_BASE = ENC_CODE_BASE + 512
-
-
-class EncodeCode(data.Struct):
-    """How the encoder codes one code: its symbol, and the extra bits that follow it."""
-    symbol:  10  # symbol index (the escape symbol for codes without a symbol of their own)
-    escape:   1  # the code travels in the escape's extra bits (raw = code | extra << code_bits)
-    width:    6  # extra bits written after the symbol (for an escape: code_bits + its width)
-    valid:    1  # the table can code this code (0: a coding error)
-
-
-class EncodeSymbol(data.Struct):
-    """One symbol's encoding parameters (see golden.ans.tans.encode_chunk).
-
-    From state ``x`` in ``[L, 2L)``: ``nbits = shift - (x < count << shift)``, the low ``nbits``
-    bits of ``x`` are written, and the next state is ``next_state[offset + (x >> nbits)]`` with
-    the addition modulo ``2**13`` (``offset = start - count``).
-    """
-    offset:  13
-    count:   13
-    shift:    4
+ChunkHeader = _struct(fields.ChunkHeader)
+DecodeEntry = _struct(fields.DecodeEntry)
+TableConfig = _struct(fields.TableConfig)
+EncodeCode = _struct(fields.EncodeCode)
+EncodeSymbol = _struct(fields.EncodeSymbol)
