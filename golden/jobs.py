@@ -35,11 +35,14 @@ class Jobs:
         self._tensors = ThreadPoolExecutor(n, "ansnum-tensor") if n > 1 else None
         self._chunks = ThreadPoolExecutor(n, "ansnum-chunk") if n > 1 else None
 
-    def map_chunks(self, fn, items):
-        """``[fn(x) for x in items]``, the calls on the chunk threads."""
+    @property
+    def map_chunks(self):
+        """``map_chunks(fn, items)`` -> ``[fn(x) for x in items]``, the calls on the chunk
+        threads; the built-in ``map`` when ``n == 1`` (the callee may then run them in order
+        in its own way)."""
         if self._chunks is None:
-            return [fn(x) for x in items]
-        return list(self._chunks.map(fn, items))
+            return map
+        return lambda fn, items: list(self._chunks.map(fn, items))
 
     def submit(self, fn, *args):
         """Run ``fn(*args)`` on a chunk thread; returns an object whose ``result()`` is its

@@ -157,10 +157,12 @@ def _entropy_bits(hist):
     return float(-(h * np.log2(h / h.sum())).sum())
 
 
-def _alphabets(hist, max_symbols):
-    """Candidate alphabets: every code present, and the most frequent k plus an escape."""
-    present = np.flatnonzero(hist)
-    order = present[np.argsort(-hist[present], kind="stable")]
+def _alphabets(hist, max_symbols, order=None):
+    """Candidate alphabets: every code present, and the most frequent k plus an escape
+    (``order``: the codes present, most frequent first, if the caller has them)."""
+    if order is None:
+        present = np.flatnonzero(hist)
+        order = present[np.argsort(-hist[present], kind="stable")]
     yield tuple(sorted(order[:max_symbols].tolist())), len(order) > max_symbols
     for k in (7, 15, 31, 63):
         if k < min(len(order), max_symbols):
@@ -192,8 +194,10 @@ def choose_table_hist(codebook, hist, max_table_log=DEFAULT_TABLE_LOG,
     hist = np.asarray(hist).astype(np.int64)
     widths = codebook.widths.astype(np.int64)
     candidates, seen = [], {}
+    present = np.flatnonzero(hist)
+    order = present[np.argsort(-hist[present], kind="stable")]
     for log in range(min_table_log, max_table_log + 1):
-        for alphabet, escape in _alphabets(hist, 1 << log):
+        for alphabet, escape in _alphabets(hist, 1 << log, order):
             if (alphabet, escape) not in seen:
                 sym_hist = hist[list(alphabet)]
                 extra_bits = int((sym_hist * widths[list(alphabet)]).sum())

@@ -24,6 +24,7 @@ Kernels are compiled by numba (``nogil``: ``--jobs`` runs them on several thread
 ``NUMBA_DISABLE_JIT=1`` they run as the Python they are written in.
 """
 
+import threading
 import zlib
 
 import numpy as np
@@ -369,33 +370,60 @@ def worst_words(table, n_pairs, states):
     return ((table.table_log + int(widths.max())) * n_pairs + table.table_log * states) // 32 + 2
 
 
-def encode_values(table, values, *, chunk_pairs, states, vmap=None, map_chunks=map):
+_local = threading.local()
+
+
+def _scratch(n_bytes):
+    """A zeroed uint8 buffer of at least ``n_bytes``, one per thread, kept between chunks (a new
+    buffer per chunk costs page faults: as much time as coding it)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or len(buf) < n_bytes:
+        buf = _local.buf = np.zeros(max(n_bytes, 1 << 16), np.uint8)
+    return buf
+
+
+def encode_values(table, values, *, chunk_pairs, states, vmap=None, map_chunks=map, final=True):
     """Values -> payload words (uint32), the same words as
     ``codec.encode_payload(table, *table.codebook.encode(values), ...)``.
 
     ``map_chunks(fn, chunk_indices)`` runs the chunks (``map`` by default; an executor's map
-    runs them on several threads: the result does not depend on it).
+    runs them on several threads: the result does not depend on it). ``final=False``: a slice
+    of a tensor that more pairs follow (no chunk is marked last).
     """
     vmap = vmap or value_map(table.codebook)
     enc = EncodeTables(table, vmap)
+    if enc.field_bits > 56:
+        raise ValueError("fields wider than 56 bits: use codec.encode_payload")
+    kernel = _encode_chunk if enc.field_bits <= 28 else _encode_chunk_wide
     n = len(values)
-    firsts = range(0, n, chunk_pairs)
+    n_chunks = -(-n // chunk_pairs)
     worst = worst_words(table, min(n, chunk_pairs), states)
 
-    kernel = _encode_chunk if enc.field_bits <= 28 else _encode_chunk_wide
-
-    def one(first):
-        last = min(n, first + chunk_pairs)
-        tmp = np.zeros(4 * worst + 16, np.uint8)
-        out = np.empty(worst + CHUNK_HEADER_WORDS, np.uint32)
+    def one(k, out, at):
+        """Chunk ``k`` into ``out`` at word ``at``; returns its length in words."""
+        first, last = k * chunk_pairs, min(n, (k + 1) * chunk_pairs)
+        body = at + CHUNK_HEADER_WORDS
         w = kernel(values[first:last], vmap.k, enc.per_high, enc.raw_high, enc.next_x,
-                   table.table_log, states, tmp, out[CHUNK_HEADER_WORDS:])
-        body = out[CHUNK_HEADER_WORDS:CHUNK_HEADER_WORDS + w]
-        out[:CHUNK_HEADER_WORDS] = _header_words(last - first, table.table_log, states,
-                                                 last == n, w, zlib.crc32(body))
-        return out[:CHUNK_HEADER_WORDS + w]
+                   table.table_log, states, _scratch(4 * worst + 16), out[body:body + worst])
+        out[at:body] = _header_words(last - first, table.table_log, states,
+                                     final and last == n, w, zlib.crc32(out[body:body + w]))
+        return CHUNK_HEADER_WORDS + w
 
-    return np.concatenate(list(map_chunks(one, firsts)))
+    slot = CHUNK_HEADER_WORDS + worst
+    if map_chunks is map or n_chunks == 1:   # one after the other, each where it belongs
+        out = np.empty(n_chunks * slot, np.uint32)   # (pages past the end are never touched)
+        pos = 0
+        for k in range(n_chunks):
+            pos += one(k, out, pos)
+        return out[:pos]
+    slots = np.empty(n_chunks * slot, np.uint32)     # on threads: chunk k at k * slot
+    sizes = list(map_chunks(lambda k: one(k, slots, k * slot), range(n_chunks)))
+    out = np.empty(sum(sizes), np.uint32)
+    pos = 0
+    for k, size in enumerate(sizes):
+        out[pos:pos + size] = slots[k * slot:k * slot + size]
+        pos += size
+    return out
 
 
 # ------------------------------------------------------------------------------ decoder

@@ -56,26 +56,26 @@ def normalize_counts(hist, table_log):
         raise TansError("cannot build a table for an empty histogram")
     if len(used) > L:
         raise TansError(f"{len(used)} symbols do not fit a table of {L} states")
-    total = hist.sum()
-    counts = np.zeros(len(hist), np.int64)
-    counts[used] = np.maximum(1, np.round(hist[used] * L / total)).astype(np.int64)
-    diff = L - int(counts.sum())
+    h = hist[used]
+    c = np.maximum(1, np.round(h * L / h.sum())).astype(np.int64)
+    diff = L - int(c.sum())
     if diff:
-        h = hist[used][:, None]
-        c = counts[used][:, None]
+        n = abs(diff)
+        h, c0 = np.repeat(h, n), np.repeat(c, n)
         if diff > 0:    # step j of a symbol: from count c + j to c + j + 1
-            c = c + np.arange(diff)
-            key = -h * np.log2((c + 1) / c)
+            step = c0 + np.tile(np.arange(n), len(used))
+            key = -h * np.log2((step + 1) / step)
         else:           # from c - j to c - j - 1, while that stays >= 1
-            c = c - np.arange(-diff)
+            step = c0 - np.tile(np.arange(n), len(used))
             with np.errstate(divide="ignore", invalid="ignore"):
-                key = np.where(c > 1, h * np.log2(c / np.maximum(c - 1, 1)), np.inf)
-        key = key.ravel()
-        sym = np.broadcast_to(used[:, None], c.shape).ravel()
-        best = np.lexsort((sym, key))[:abs(diff)]
+                key = np.where(step > 1, h * np.log2(step / np.maximum(step - 1, 1)), np.inf)
+        sym = np.repeat(np.arange(len(used)), n)
+        best = np.lexsort((sym, key))[:n]
         if np.isinf(key[best[-1]]):
             raise TansError(f"{len(used)} symbols do not fit a table of {L} states")
-        counts += np.sign(diff) * np.bincount(sym[best], minlength=len(hist))
+        c += np.bincount(sym[best], minlength=len(used)) * (1 if diff > 0 else -1)
+    counts = np.zeros(len(hist), np.int64)
+    counts[used] = c
     assert counts.sum() == L
     return counts
 

@@ -18,6 +18,7 @@ a ``tensor`` segment (stored raw, or as a tANS payload). Restoring concatenates 
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import struct
@@ -133,9 +134,14 @@ def _bytes_segment(raw):
 
 
 def _read_input(path):
+    """The file's bytes: a read-only memory map for files of a megabyte or more (reading
+    them into memory costs a page fault per 4 kB, as much as hashing them), else bytes."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size < 1 << 20:
+                return f.read()
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise AnsnError(f"{path}: no such file") from None
     except IsADirectoryError:
