@@ -36,7 +36,8 @@ class Compressor(wiring.Component):
     Errors: a code the table cannot code (UNCODABLE), or a table whose code book is not of this
     top's format or whose ``code_bits`` is not its code book's (CONFIG). Either way the values
     are still consumed and a payload still comes out, so no stream hangs, but that tensor's
-    payload is not valid. The error holds until the next tensor starts.
+    payload is not valid. The error holds until the next tensor starts (its first value taken
+    while the compressor is idle).
 
     Parameters
     ----------
@@ -156,18 +157,25 @@ class Compressor(wiring.Component):
         wiring.connect(m, pk.words, fr.words)
         wiring.connect(m, fr.out, wiring.flipped(self.words))
 
-        # status: errors hold until the next tensor's first value (one taken while idle). The
-        # events are registered first and the error follows a cycle later: at 7aba646 the
-        # 8-lane compressor's critical path (95.55 MHz) ran from a lane's framer through its
-        # `busy` into the error register's enable (10.5 ns, 8.5 of it routing)
+        # status: errors hold until the next tensor's first value (the first after a `last`,
+        # taken while idle: a value taken while idle in the middle of a tensor, after a chunk
+        # has drained, starts nothing). The events are registered first and the error follows
+        # a cycle later: at 7aba646 the 8-lane compressor's critical path (95.55 MHz) ran from
+        # a lane's framer through its `busy` into the error register's enable (10.5 ns, 8.5 of
+        # it routing)
         error = Signal(ErrorCode)
+        first = Signal(init=1)          # the next value taken is a tensor's first
+        with m.If(self.values.valid & self.values.ready):
+            m.d.sync += first.eq(self.values.payload.last)
         taken_q = Signal()
+        first_q = Signal()
         idle_q = Signal()
         uncodable_q = Signal()
         unsupported_q = Signal()
-        start = taken_q & idle_q
+        start = taken_q & first_q & idle_q
         m.d.sync += [
             taken_q.eq(self.values.valid & self.values.ready),
+            first_q.eq(first),
             idle_q.eq(~busy),
             uncodable_q.eq(enc.uncodable & ~start),    # (the old flag, being cleared)
             unsupported_q.eq(self.values.valid & ~cls.supported),

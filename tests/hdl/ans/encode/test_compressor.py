@@ -99,9 +99,10 @@ def test_back_to_back_tables_escape_and_short_tensors():
         check(result, payload)
 
 
-def run_tensors(dut, jobs, *, seed=1):
+def run_tensors(dut, jobs, *, seed=1, pause_after=None):
     """jobs: (table words as (addresses, words), values) per tensor, each tensor sent after the
-    last one has left. Returns the status code after each tensor and every word out."""
+    last one has left (and, after value ``pause_after`` of a tensor, its next value only once
+    the compressor is idle). Returns the status code after each tensor and every word out."""
     rng = random.Random(seed)
     codes, out = [], []
     done = {"flag": False}
@@ -112,6 +113,10 @@ def run_tensors(dut, jobs, *, seed=1):
                 await put(ctx, dut.table, {"addr": int(addr), "data": int(word)})
             for k, v in enumerate(values):
                 await put(ctx, dut.values, {"value": int(v), "last": k == len(values) - 1})
+                if k == pause_after:
+                    await ctx.tick()
+                    while ctx.get(dut.status.busy):
+                        await ctx.tick()
             await ctx.tick()
             while ctx.get(dut.status.busy):
                 await ctx.tick()
@@ -153,6 +158,23 @@ def test_uncodable_code_is_flagged_and_next_tensor_is_clean():
     codes, out = run_tensors(dut, [(table.encoder_image(), big), (table.encoder_image(), small)])
     assert codes == [ErrorCode.UNCODABLE, ErrorCode.NONE]
     assert out[-len(payload):] == [int(w) for w in payload]
+
+
+def test_error_holds_over_a_pause_inside_the_tensor():
+    """A tensor whose first chunk is UNCODABLE, its producer pausing at the chunk's end until
+    the compressor is idle: the next value is not a new tensor, the error holds (the formal
+    proof of the error rule found this: such a value used to clear it)."""
+    rng = np.random.default_rng(5)
+    small = bf16_weights(rng, 200, 0.01)
+    table = codec.compress_values(small, [codebooks.get("bf16-exp")], max_table_log=9,
+                                  chunk_pairs=50)[0]
+    assert not table.escape
+    big = small.copy()
+    big[7] = 0x4700     # 32768.0: an exponent the table has no symbol for
+    dut = Compressor(table_log_max=10, chunk_pairs=50)
+    codes, _ = run_tensors(dut, [(table.encoder_image(), big), (table.encoder_image(), small)],
+                           pause_after=49)
+    assert codes == [ErrorCode.UNCODABLE, ErrorCode.NONE]
 
 
 def test_table_of_another_format_or_code_width_is_config_error():
