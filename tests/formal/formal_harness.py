@@ -26,6 +26,7 @@ length does), ``cover`` (every ``Cover`` is reached within ``depth`` cycles: the
 leave the component room to work, so the other proofs are not vacuous).
 """
 
+import json
 import os
 import re
 import resource
@@ -43,7 +44,7 @@ from amaranth.hdl import Assert, Assume, ClockDomain, Elaboratable, Module, Sign
 from amaranth.lib import stream, wiring
 
 __all__ = ["StreamRules", "stream_ports", "error_held", "prove", "Proof", "ProofResult",
-           "ProofFailed", "BUILD", "RESULTS"]
+           "ProofFailed", "BUILD", "RESULTS", "record"]
 
 #: Where proofs run, one folder per proof (``build/`` is the repository's scratch folder).
 BUILD = Path(__file__).resolve().parents[2] / "build" / "formal"
@@ -244,7 +245,7 @@ class ProofResult:
     depth: int
     passed: bool
     seconds: float          # wall clock
-    cpu: float              # CPU of Yosys and the solver
+    cpu: float              # CPU seconds: RTLIL conversion, Yosys, the solver
     log: str
     workdir: Path
     failed: list = field(default_factory=list)     # messages of failed or unreached checks
@@ -264,7 +265,9 @@ def prove(harness, name, *, mode="bmc", depth=20, solver="yices", expect=True):
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    convert0 = time.process_time()
     (work / "top.il").write_text(rtlil.convert(harness, ports=[harness.domain.clk]))
+    convert = time.process_time() - convert0
     (work / "proof.sby").write_text(textwrap.dedent(f"""\
         [options]
         mode {mode}
@@ -290,7 +293,7 @@ def prove(harness, name, *, mode="bmc", depth=20, solver="yices", expect=True):
                           capture_output=True, text=True)
     seconds = time.monotonic() - start
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    cpu = convert + (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     log = proc.stdout + proc.stderr
     passed = proc.returncode == 0 and "DONE (PASS" in log
     failed = _failures(log, work)
@@ -337,3 +340,17 @@ class Proof:
 
     def run(self, expect=True):
         return prove(self.build(), self.name, mode=self.mode, depth=self.depth, expect=expect)
+
+
+def record(request, proof):
+    """Run ``proof`` and keep its figures in the test report (they travel back from xdist
+    workers) for the summary that tests/formal/conftest.py prints."""
+    try:
+        return proof.run()
+    finally:
+        if RESULTS and RESULTS[-1].name == proof.name:
+            r = RESULTS[-1]
+            request.node.user_properties.append(("proof", json.dumps({
+                "name": r.name, "mode": r.mode, "depth": r.depth, "passed": r.passed,
+                "seconds": round(r.seconds, 1), "cpu": round(r.cpu, 1),
+                "what": proof.what, "params": proof.params})))

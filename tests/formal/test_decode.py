@@ -1,0 +1,133 @@
+# amaranth: UnusedElaboratable=no
+"""Formal proofs of the decoding side: DecodeLane, TansDecoder, Decompressor.
+
+Three kinds per component (see docs/reliability.md for depths, parameters and times):
+
+- ``rules``: the stream rules on every port, by k-induction, at the default parameters
+  (every trace of any length, from reset);
+- ``live``: the error code held until the next tensor and bounded progress (no stream moves
+  for at most ``patience`` cycles while the input is offered and the outputs are fairly
+  ready), by BMC from reset;
+- ``cover``: a pair (value) with ``last`` leaves, and each error code the component raises is
+  reached: the assumptions leave the component room to work.
+
+BMC and cover run with ``table_log_max=8`` (a table of 256 entries instead of 1024: the RAM's
+contents are free inputs written through the table port, its size only widens the addresses);
+the control logic is the same at every table size.
+"""
+
+import pytest
+from amaranth.hdl import Cover
+
+from hdl.ans.decode.decoder import TansDecoder
+from hdl.ans.decode.decompressor import Decompressor
+from hdl.ans.decode.lane import DecodeLane
+from hdl.common.ports import ErrorCode
+
+from formal_harness import Proof, StreamRules, error_held, record
+
+E = ErrorCode
+
+
+def covers(*conditions):
+    """Covers of ``(name, condition(dut, rules))``."""
+    def extra(m, dut, rules):
+        for name, condition in conditions:
+            m.d.comb += Cover(condition(dut, rules), name)
+    return extra
+
+
+def both(*extras):
+    def extra(m, dut, rules):
+        for e in extras:
+            e(m, dut, rules)
+    return extra
+
+
+def held(port):
+    return lambda m, dut, rules: error_held(m, rules, dut.status, port)
+
+
+def last_out(port):
+    return (f"{port} with last out",
+            lambda dut, rules: rules.transfers[port] & getattr(dut, port).payload.last)
+
+
+def code_is(code):
+    return f"status.code {code.name}", lambda dut, rules: dut.status.code == code
+
+
+#: The decoding lane: its longest stretch without a transfer is a chunk's start (descriptor,
+#: initial states, the ring filling: 17 cycles of latency) with the output's ready late.
+LANE_PATIENCE = 16
+#: The decoder: after a tensor's last word, up to two short chunks are still in the lane.
+DECODER_PATIENCE = 28
+#: The decompressor: the decoder's, plus its unpacker and packer stages.
+DECOMPRESSOR_PATIENCE = 30
+
+SMALL = dict(table_log_max=8)
+
+PROOFS = [
+    Proof("decode_lane.rules", lambda: StreamRules(DecodeLane()), "prove", 4,
+          "stream rules", "table_log_max=10, extra_max=16"),
+    Proof("decode_lane.rules_split", lambda: StreamRules(DecodeLane(extra_step=8)), "prove", 4,
+          "stream rules", "table_log_max=10, extra_max=16, extra_step=8"),
+    Proof("decode_lane.live",
+          lambda: StreamRules(DecodeLane(**SMALL, extra_step=8), patience=LANE_PATIENCE,
+                              live=["words"], extra=held("words")),
+          "bmc", 30, f"error held, progress (patience {LANE_PATIENCE})",
+          "table_log_max=8, extra_step=8"),
+    Proof("decode_lane.live_deep",
+          lambda: StreamRules(DecodeLane(**SMALL, extra_step=8), patience=LANE_PATIENCE,
+                              live=["words"], extra=held("words")),
+          "bmc", 48, f"error held, progress (patience {LANE_PATIENCE})",
+          "table_log_max=8, extra_step=8", slow=True),
+    Proof("decode_lane.cover",
+          lambda: StreamRules(DecodeLane(**SMALL, extra_step=8), extra=covers(
+              last_out("pairs"), code_is(E.OVERRUN), code_is(E.STATE), code_is(E.PADDING),
+              code_is(E.CRC))),
+          "cover", 30, "last pair out; OVERRUN, STATE, PADDING, a given error",
+          "table_log_max=8, extra_step=8"),
+
+    Proof("tans_decoder.rules", lambda: StreamRules(TansDecoder()), "prove", 4,
+          "stream rules", "table_log_max=10, extra_max=16"),
+    Proof("tans_decoder.live",
+          lambda: StreamRules(TansDecoder(**SMALL), patience=DECODER_PATIENCE, live=["words"],
+                              extra=held("words")),
+          "bmc", 36, f"error held, progress (patience {DECODER_PATIENCE})", "table_log_max=8"),
+    Proof("tans_decoder.live_deep",
+          lambda: StreamRules(TansDecoder(**SMALL), patience=DECODER_PATIENCE, live=["words"],
+                              extra=held("words")),
+          "bmc", 50, f"error held, progress (patience {DECODER_PATIENCE})", "table_log_max=8",
+          slow=True),
+    Proof("tans_decoder.cover",
+          lambda: StreamRules(TansDecoder(**SMALL), extra=covers(
+              last_out("pairs"), code_is(E.MAGIC), code_is(E.CONFIG), code_is(E.CRC),
+              code_is(E.TRUNCATED), code_is(E.TRAILING), code_is(E.OVERRUN))),
+          "cover", 40, "last pair out; MAGIC, CONFIG, CRC, TRUNCATED, TRAILING, OVERRUN",
+          "table_log_max=8"),
+
+    Proof("decompressor.rules", lambda: StreamRules(Decompressor()), "prove", 4,
+          "stream rules", "bf16, table_log_max=10"),
+    Proof("decompressor.live",
+          lambda: StreamRules(Decompressor(**SMALL), patience=DECOMPRESSOR_PATIENCE,
+                              live=["words"], extra=held("words")),
+          "bmc", 36, f"error held, progress (patience {DECOMPRESSOR_PATIENCE})",
+          "bf16, table_log_max=8"),
+    Proof("decompressor.live_deep",
+          lambda: StreamRules(Decompressor(**SMALL), patience=DECOMPRESSOR_PATIENCE,
+                              live=["words"], extra=held("words")),
+          "bmc", 50, f"error held, progress (patience {DECOMPRESSOR_PATIENCE})",
+          "bf16, table_log_max=8", slow=True),
+    Proof("decompressor.cover",
+          lambda: StreamRules(Decompressor(**SMALL), extra=covers(
+              last_out("values"), code_is(E.CONFIG), code_is(E.STATE))),
+          "cover", 32, "last value out; CONFIG, STATE", "bf16, table_log_max=8"),
+]
+
+
+@pytest.mark.parametrize("proof", [pytest.param(p, id=p.name,
+                                                marks=[pytest.mark.slow] if p.slow else [])
+                                   for p in PROOFS])
+def test_proof(request, proof):
+    record(request, proof)
