@@ -17,7 +17,7 @@ JOBS    ?= 2
 SEED    ?= 1
 PNR_OPTS ?=
 
-.PHONY: all venv data sim test test-all test-fast bench bench-rtl verilog bitstream fpga-sweep synth docs clean distclean
+.PHONY: all venv data sim test test-all test-fast formal bench bench-rtl verilog bitstream fpga-sweep synth docs clean distclean
 
 all: sim
 
@@ -44,6 +44,11 @@ test: $(STAMP)
 # at 2 lanes (marked slow: about 15 CPU-minutes more than `make test`)
 test-all: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q --durations=15
+
+# the formal proofs (SymbiYosys via yowasp-sby, yices): all of them, deep ones included; `make
+# test` runs the quick ones. Prints a table: proof, kind, depth, result, CPU and wall seconds.
+formal: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q tests/formal
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -40,11 +40,13 @@ from pathlib import Path
 
 from amaranth.asserts import AnySeq
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Assume, ClockDomain, Elaboratable, Module, Signal, Value
+from amaranth.hdl import (Assert, Assume, ClockDomain, Cover, Elaboratable, Module, Signal,
+                          Value)
 from amaranth.lib import stream, wiring
 
 __all__ = ["StreamRules", "stream_ports", "error_held", "prove", "Proof", "ProofResult",
-           "ProofFailed", "BUILD", "RESULTS", "record"]
+           "ProofFailed", "BUILD", "RESULTS", "record", "params", "covers", "both",
+           "held", "last_out", "code_is"]
 
 #: Where proofs run, one folder per proof (``build/`` is the repository's scratch folder).
 BUILD = Path(__file__).resolve().parents[2] / "build" / "formal"
@@ -234,6 +236,38 @@ def error_held(m, rules, status, port, *, none=0):
     return between
 
 
+def covers(*conditions):
+    """``extra``: a ``Cover`` of each ``(name, condition(dut, rules))``."""
+    def extra(m, dut, rules):
+        for name, condition in conditions:
+            m.d.comb += Cover(condition(dut, rules), name)
+    return extra
+
+
+def both(*extras):
+    """``extra``: all of ``extras``."""
+    def extra(m, dut, rules):
+        for e in extras:
+            e(m, dut, rules)
+    return extra
+
+
+def held(port):
+    """``extra``: :func:`error_held` of ``dut.status`` against input stream ``port``."""
+    return lambda m, dut, rules: error_held(m, rules, dut.status, port)
+
+
+def last_out(port):
+    """A cover: a transfer with ``last`` on output ``port``."""
+    return (f"{port} with last out",
+            lambda dut, rules: rules.transfers[port] & getattr(dut, port).payload.last)
+
+
+def code_is(code):
+    """A cover: ``status.code`` is ``code``."""
+    return f"status.code {code.name}", lambda dut, rules: dut.status.code == code
+
+
 class ProofFailed(AssertionError):
     pass
 
@@ -354,3 +388,10 @@ def record(request, proof):
                 "name": r.name, "mode": r.mode, "depth": r.depth, "passed": r.passed,
                 "seconds": round(r.seconds, 1), "cpu": round(r.cpu, 1),
                 "what": proof.what, "params": proof.params})))
+
+
+def params(proofs):
+    """``proofs`` as pytest parameters, by name, the slow ones marked ``slow``."""
+    import pytest
+    return [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.slow else [])
+            for p in proofs]

@@ -17,44 +17,16 @@ the control logic is the same at every table size.
 """
 
 import pytest
-from amaranth.hdl import Cover
 
 from hdl.ans.decode.decoder import TansDecoder
 from hdl.ans.decode.decompressor import Decompressor
 from hdl.ans.decode.lane import DecodeLane
 from hdl.common.ports import ErrorCode
 
-from formal_harness import Proof, StreamRules, error_held, record
+from formal_harness import (Proof, StreamRules, code_is, covers, held, last_out, params,
+                            record)
 
 E = ErrorCode
-
-
-def covers(*conditions):
-    """Covers of ``(name, condition(dut, rules))``."""
-    def extra(m, dut, rules):
-        for name, condition in conditions:
-            m.d.comb += Cover(condition(dut, rules), name)
-    return extra
-
-
-def both(*extras):
-    def extra(m, dut, rules):
-        for e in extras:
-            e(m, dut, rules)
-    return extra
-
-
-def held(port):
-    return lambda m, dut, rules: error_held(m, rules, dut.status, port)
-
-
-def last_out(port):
-    return (f"{port} with last out",
-            lambda dut, rules: rules.transfers[port] & getattr(dut, port).payload.last)
-
-
-def code_is(code):
-    return f"status.code {code.name}", lambda dut, rules: dut.status.code == code
 
 
 #: The decoding lane: its longest stretch without a transfer is a chunk's start (descriptor,
@@ -105,7 +77,7 @@ PROOFS = [
               last_out("pairs"), code_is(E.MAGIC), code_is(E.CONFIG), code_is(E.CRC),
               code_is(E.TRUNCATED), code_is(E.TRAILING), code_is(E.OVERRUN))),
           "cover", 40, "last pair out; MAGIC, CONFIG, CRC, TRUNCATED, TRAILING, OVERRUN",
-          "table_log_max=8"),
+          "table_log_max=8", slow=True),
 
     Proof("decompressor.rules", lambda: StreamRules(Decompressor()), "prove", 4,
           "stream rules", "bf16, table_log_max=10"),
@@ -126,8 +98,6 @@ PROOFS = [
 ]
 
 
-@pytest.mark.parametrize("proof", [pytest.param(p, id=p.name,
-                                                marks=[pytest.mark.slow] if p.slow else [])
-                                   for p in PROOFS])
+@pytest.mark.parametrize("proof", params(PROOFS))
 def test_proof(request, proof):
     record(request, proof)
