@@ -13,9 +13,9 @@ def pytest_terminal_summary(terminalreporter):
     if not rows:
         return
     terminalreporter.section("formal proofs")
-    terminalreporter.write_line(f"{'proof':34} {'kind':6} {'depth':>5} {'result':6} "
+    terminalreporter.write_line(f"{'proof':36} {'kind':6} {'depth':>5} {'result':6} "
                                 f"{'CPU s':>7} {'wall s':>7}  properties; parameters")
     for r in sorted(rows, key=lambda r: r["name"]):
         terminalreporter.write_line(
-            f"{r['name']:34} {r['mode']:6} {r['depth']:5} {'pass' if r['passed'] else 'FAIL':6} "
+            f"{r['name']:36} {r['mode']:6} {r['depth']:5} {'pass' if r['passed'] else 'FAIL':6} "
             f"{r['cpu']:7.1f} {r['seconds']:7.1f}  {r['what']}; {r['params']}")
