@@ -37,8 +37,9 @@ LANE_PATIENCE = 16
 #: in the lane, the one in the front end's register and the front end's own (a tensor cut after
 #: a header word: TRUNCATED). BMC refutes 28 at step 41 with that trace.
 DECODER_PATIENCE = 34
-#: The decompressor: the decoder's, plus its unpacker and packer stages.
-DECOMPRESSOR_PATIENCE = 36
+#: The decompressor: BMC at depth 50 finds no stretch over 30 (its decoder's ``codebook_ok`` is
+#: driven by its packer, not free as in the decoder's proof).
+DECOMPRESSOR_PATIENCE = 30
 
 SMALL = dict(table_log_max=8)
 
@@ -87,7 +88,7 @@ PROOFS = [
     Proof("decompressor.live",
           lambda: StreamRules(Decompressor(**SMALL), patience=DECOMPRESSOR_PATIENCE,
                               live=["words"], extra=held("words")),
-          "bmc", 40, f"error held, progress (patience {DECOMPRESSOR_PATIENCE})",
+          "bmc", 36, f"error held, progress (patience {DECOMPRESSOR_PATIENCE})",
           "bf16, table_log_max=8"),
     Proof("decompressor.live_deep",
           lambda: StreamRules(Decompressor(**SMALL), patience=DECOMPRESSOR_PATIENCE,
