@@ -9,10 +9,11 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 
 from .ans import codec
-from .format import codebooks, container
+from .format import checkpoint, codebooks, container
 from .format.fields import TABLE_LOG_MAX, TABLE_LOG_MIN
 from .jobs import default_jobs
 
@@ -81,7 +82,19 @@ def _progress(args):
     return not args.quiet and sys.stderr.isatty()
 
 
+def _tree_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
 def cmd_compress(args):
+    if os.path.isdir(args.input):
+        files = checkpoint.compress_directory(args.input, args.output, progress=_progress(args),
+                                              **_options(args))
+        if not args.quiet:
+            size, out = _tree_size(args.input), _tree_size(args.output)
+            print(f"{args.input}: {len(files)} files, {size} -> {out} bytes, "
+                  f"ratio {size / max(1, out):.4f}")
+        return
     index = container.compress_file(args.input, args.output, progress=_progress(args),
                                     **_options(args))
     if not args.quiet:
@@ -91,6 +104,14 @@ def cmd_compress(args):
 
 
 def cmd_decompress(args):
+    if os.path.isdir(args.input):
+        files = checkpoint.decompress_directory(args.input, args.output,
+                                                progress=_progress(args),
+                                                jobs=args.jobs or default_jobs())
+        if not args.quiet:
+            print(f"{args.output}: {len(files)} files, {_tree_size(args.output)} bytes, "
+                  f"SHA-256 verified")
+        return
     container.decompress_file(args.input, args.output, progress=_progress(args),
                               jobs=args.jobs or default_jobs())
     if not args.quiet:
@@ -127,7 +148,8 @@ def _write_hex(path, words, width):
 def cmd_vectors(args):
     """Per tensor: table image, payload words and expected values, as hex (one per line)."""
     from safetensors.numpy import load_file  # noqa: F401 (dependency check)
-    buf = container._read_input(args.input)
+    with open(args.input, "rb") as f:
+        buf = f.read()
     header_len, tensors = container.parse_safetensors(buf)
     pattern = re.compile(args.tensors) if args.tensors else None
     os.makedirs(args.outdir, exist_ok=True)
@@ -172,14 +194,16 @@ def build_parser():
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compress", help="IN.safetensors -> OUT.ansn")
+    c = sub.add_parser("compress", help="IN.safetensors -> OUT.ansn (a checkpoint directory -> "
+                                        "a directory)")
     c.add_argument("input")
     c.add_argument("output")
     _coding_options(c)
     _jobs_option(c)
     c.set_defaults(func=cmd_compress)
 
-    d = sub.add_parser("decompress", help="IN.ansn -> OUT.safetensors (byte-identical)")
+    d = sub.add_parser("decompress", help="IN.ansn -> OUT.safetensors (byte-identical; a "
+                                          "directory -> a directory)")
     d.add_argument("input")
     d.add_argument("output")
     _jobs_option(d)
@@ -205,8 +229,26 @@ def build_parser():
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Python is so that outputs in progress are dropped."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    handlers = {}
+    try:
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            handlers[s] = signal.signal(s, _raise_interrupted)
+    except ValueError:  # not the main thread: signals stay as they are
+        pass
     try:
         if hasattr(args, "codebook") and args.codebook != "auto":
             codebooks.get(args.codebook)
@@ -217,9 +259,15 @@ def main(argv=None):
     except OSError as e:
         print(f"ansnum: error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        print(f"ansnum: interrupted ({signal.Signals(e.signum).name})", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("ansnum: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
     return 0
 
 

@@ -19,7 +19,7 @@ from ..format.fields import (CHUNK_HEADER_WORDS, CHUNK_MAGIC, ENC_CODE_BASE, ENC
 from . import fast, tans
 
 __all__ = ["Table", "PayloadError", "choose_table", "choose_table_hist", "entropy_bound_bits",
-           "entropy_bound_bits_hist", "encode_payload", "decode_payload", "compress_values",
+           "entropy_bound_bits_hist", "encode_payload", "decode_payload", "iter_decode", "compress_values",
            "decompress_values", "MAX_CHUNK_PAIRS", "DEFAULT_CHUNK_PAIRS", "DEFAULT_STATES",
            "DEFAULT_TABLE_LOG"]
 
@@ -335,22 +335,15 @@ _ERRORS = {tans.ERR_OVERRUN: "pairs need more bits than the body holds",
            tans.ERR_PADDING: "bad padding after the last pair"}
 
 
-def decode_payload(table, payload, n_pairs):
-    """Payload words -> ``(codes, extras)`` of ``n_pairs`` pairs; raises :class:`PayloadError`."""
-    symbols = np.empty(n_pairs, np.int64)
-    raw = np.empty(n_pairs, np.uint64)
-    dec_symbol, dec_nbits, dec_base = table.decoder_arrays()
-    sym_width = table.symbol_widths()
-    for index, (first, n, states, body) in enumerate(walk_chunks(payload, table.table_log)):
-        if first + n > n_pairs:
-            raise PayloadError(f"chunk {index}: more pairs than the tensor holds")
-        err = tans.decode_chunk(body, n, table.table_log, states, dec_symbol, dec_nbits,
-                                dec_base, sym_width, symbols[first:first + n],
-                                raw[first:first + n])
-        if err:
-            raise PayloadError(f"chunk {index}: {_ERRORS[err]}")
-    if first + n != n_pairs:
-        raise PayloadError(f"payload holds {first + n} pairs, the tensor {n_pairs}")
+def _decode_one(table, index, body, n, states, arrays):
+    """One chunk body -> ``(codes, extras)`` of its ``n`` pairs; raises :class:`PayloadError`."""
+    dec_symbol, dec_nbits, dec_base, sym_width = arrays
+    symbols = np.empty(n, np.int64)
+    raw = np.empty(n, np.uint64)
+    err = tans.decode_chunk(body, n, table.table_log, states, dec_symbol, dec_nbits, dec_base,
+                            sym_width, symbols, raw)
+    if err:
+        raise PayloadError(f"chunk {index}: {_ERRORS[err]}")
     codes = np.array(list(table.codes) + [0], np.int64)[symbols]
     extras = raw
     if table.escape:
@@ -365,6 +358,31 @@ def decode_payload(table, payload, n_pairs):
         if (extras[esc] >> widths).any():
             raise PayloadError("an escaped pair has extra bits beyond its code's width")
     return codes, extras.astype(np.uint32)
+
+
+def iter_decode(table, payload, n_pairs):
+    """Yield ``(first_pair, codes, extras)`` chunk by chunk (the reference path), so that a
+    caller holds one chunk's pairs at a time; raises :class:`PayloadError` as
+    :func:`decode_payload`."""
+    arrays = (*table.decoder_arrays(), table.symbol_widths())
+    first = n = 0
+    for index, (first, n, s, body) in enumerate(walk_chunks(payload, table.table_log)):
+        if first + n > n_pairs:
+            raise PayloadError(f"chunk {index}: more pairs than the tensor holds")
+        codes, extras = _decode_one(table, index, body, n, s, arrays)
+        yield first, codes, extras
+    if first + n != n_pairs:
+        raise PayloadError(f"payload holds {first + n} pairs, the tensor {n_pairs}")
+
+
+def decode_payload(table, payload, n_pairs):
+    """Payload words -> ``(codes, extras)`` of ``n_pairs`` pairs; raises :class:`PayloadError`."""
+    codes = np.empty(n_pairs, np.int64)
+    extras = np.empty(n_pairs, np.uint32)
+    for first, c, x in iter_decode(table, payload, n_pairs):
+        codes[first:first + len(c)] = c
+        extras[first:first + len(c)] = x
+    return codes, extras
 
 
 def compress_values(values, candidates, *, max_table_log=DEFAULT_TABLE_LOG,
