@@ -106,3 +106,20 @@ def prove_ecp5_netlist(tmp_path, make_dut, ports, cells):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     return (tmp_path / "gate.il").read_text()
+
+
+def container_with_index(packed, edit=None, *, text=None, data=None):
+    """The container ``packed`` with its index edited by ``edit(index)`` (or replaced by the JSON
+    ``text``, or its data area by ``data``) and a correct index CRC, so that the reader's later
+    checks are reached."""
+    (n,) = struct.unpack_from("<I", packed, 8)
+    start = (16 + n + 3) & ~3
+    if text is None:
+        index = json.loads(zlib.decompress(packed[16:16 + n]))
+        if edit is not None:
+            edit(index)
+        text = json.dumps(index).encode()
+    blob = zlib.compress(text)
+    head = b"ANSN" + struct.pack("<HHII", 1, 0, len(blob), zlib.crc32(blob))
+    return head + blob + b"\0" * (-(len(head) + len(blob)) % 4) + \
+        (packed[start:] if data is None else data)
