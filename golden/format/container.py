@@ -628,6 +628,8 @@ def _umask():
 
 
 _COMMIT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: Write outputs as unnamed files (Linux O_TMPFILE) where the file system can.
+UNNAMED_FILES = hasattr(os, "O_TMPFILE")
 
 
 class AtomicFile:
@@ -649,8 +651,10 @@ class AtomicFile:
             raise AnsnError(f"{path}: is a directory")
         self._name = None
         try:
+            if not UNNAMED_FILES:
+                raise OSError
             self.fd = os.open(self.dir, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
-        except (AttributeError, OSError):
+        except OSError:
             self.fd, self._name = tempfile.mkstemp(prefix=".ansnum-", dir=self.dir)
             os.fchmod(self.fd, 0o666 & ~_umask())
         self.file = os.fdopen(self.fd, "w+b", buffering=1 << 20)
@@ -702,9 +706,11 @@ class _Spill:
 
     def __init__(self, directory):
         try:
+            if not UNNAMED_FILES:
+                raise OSError
             fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
             self.file = os.fdopen(fd, "w+b", buffering=1 << 20)
-        except (AttributeError, OSError):
+        except OSError:
             self.file = tempfile.TemporaryFile(dir=directory, prefix=".ansnum-")
 
     def copy_to(self, out):
