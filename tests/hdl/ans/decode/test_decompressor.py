@@ -276,3 +276,20 @@ def test_latency_as_documented():
     top = Decompressor(table_log_max=10)
     assert first_output_latency(top, writes, words, top.words, top.values) == \
         Decompressor.LATENCY
+
+
+def test_widened_f32_payload():
+    """An F32 tensor of bf16 values (the container's ``coded_as: BF16``): its payload is a bf16
+    payload, which the RTL decodes into the high halves of the F32 values, bit for bit."""
+    from golden.format import container
+    rng = np.random.default_rng(11)
+    f32 = (bf16_weights(rng, 400).astype(np.uint32) << 16).view(np.float32)
+    seg, stored, _ = container.encode_tensor(f32.tobytes(), "w", "F32", [400], chunk_pairs=150)
+    assert seg["coded_as"] == "BF16"
+    table = codec.Table.from_json(seg["table"])
+    payload = np.frombuffer(b"".join(stored), "<u4")
+    (job,) = run_decompressor(Decompressor(table_log_max=12), [Job(table.image(), payload)],
+                              seed=5, in_stall=0.3, out_stall=0.3)
+    assert job.code == ErrorCode.NONE
+    high = np.array([v for v, _ in job.values], np.uint32) << 16
+    np.testing.assert_array_equal(high, f32.view(np.uint32))
