@@ -17,7 +17,10 @@ JOBS    ?= 2
 SEED    ?= 1
 PNR_OPTS ?=
 
-.PHONY: all venv data sim test test-all test-fast formal bench bench-rtl verilog bitstream fpga-sweep synth docs clean distclean
+FUZZ_RUNS ?= 1000000
+BENCH_GB ?= 4
+
+.PHONY: all venv data sim test test-all test-fast formal bench bench-rtl bench-memory fuzz verilog bitstream fpga-sweep synth docs clean distclean
 
 all: sim
 
@@ -56,6 +59,16 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	-$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m golden.bench
+
+# peak RSS of compress and decompress against the largest tensor, on a generated file of
+# BENCH_GB gigabytes (written to build/, removed afterwards)
+bench-memory: $(STAMP)
+	$(PY) -m golden.bench_memory --gigabytes $(BENCH_GB)
+
+# coverage-guided fuzzing (atheris) of the container reader, the tANS payload decoder and the
+# EBPC decoder: FUZZ_RUNS inputs per target; prints inputs, crashes and hangs
+fuzz: $(STAMP)
+	$(PY) tests/fuzz/fuzz.py --runs $(FUZZ_RUNS)
 
 bench-rtl: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.rates --lanes $(or $(filter-out 1,$(LANES)),8)

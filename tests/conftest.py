@@ -42,3 +42,10 @@ def bf16_payload():
     table, payload, _ = codec.compress_values(values, [codebooks.get("bf16-exp")],
                                               max_table_log=9, chunk_pairs=100, states=2)
     return table, payload, values
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """A monkeypatch that hypothesis tests may use (undone after the module)."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
