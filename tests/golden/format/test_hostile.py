@@ -217,3 +217,18 @@ def test_cli_hostile_files(tmp_path, packed, edits, capsys):
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     r = _run_cli("decompress", tmp_path / "bad0.ansn", tmp_path / "out")
     assert r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("header,contains", [
+    (b'{"a":' * 100_000 + b"0" + b"}" * 100_000, "header is not JSON"),
+    (b'{"t":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}', "bad entry for tensor 't'"),
+    (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}', "bad entry for tensor 't'"),
+    (b'{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{}}', "header is not JSON"),
+])
+def test_hostile_safetensors_given_to_compress(tmp_path, header, contains, capsys):
+    src = tmp_path / "in.safetensors"
+    src.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    assert cli.main(["compress", str(src), str(tmp_path / "out.ansn")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and contains in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.safetensors"]
