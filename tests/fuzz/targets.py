@@ -135,8 +135,9 @@ def target_ebpc(data):
         assert str(e) and "\n" not in str(e), repr(e)
         return
     assert values.dtype == np.int8 and values.shape == (n,)
-    # a stream pair that decodes is what the encoder makes of its values
-    assert [bytes(s) for s in ebpc.encode(values)] == [bytes(bpc), bytes(znz)]
+    # what decoded codes and decodes again (the streams themselves need not be the encoder's:
+    # the decoder accepts some that it never writes, see docs/journal/2026-12-07-container.md)
+    assert (ebpc.decode(*ebpc.encode(values), n) == values).all()
 
 
 TARGETS = {"container": target_container, "index": target_index, "payload": target_payload,
