@@ -1,4 +1,4 @@
-"""The ``.ansn`` container: a safetensors file, compressed tensor by tensor, restorable byte for byte.
+"""The ``.ansn`` container: a safetensors file, compressed tensor by tensor, restored byte for byte.
 
 Layout (little-endian, see docs/format.md)::
 

@@ -11,10 +11,10 @@ from safetensors.numpy import load_file, save_file
 
 import ansnum
 from golden import cli
-from golden.format import checkpoint, container
+from golden.format import container
 from golden.format.container import AnsnError
 
-from ansnum_helpers import METADATA, container_with_index, synthetic_tensors
+from ansnum_helpers import METADATA, synthetic_tensors
 
 
 def _files(root):

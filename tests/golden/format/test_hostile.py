@@ -1,7 +1,6 @@
 """Hostile .ansn files: a well-formed index with a valid CRC whose contents lie. Every one is a
 one-line error before anything large is allocated, from the library and from the command."""
 
-import json
 import struct
 import subprocess
 import sys
