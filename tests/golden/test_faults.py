@@ -20,13 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # The command, with every tensor's coding slowed down and announced on stdout, so that a test can
 # signal it while it is certainly between the first tensor and the output's commit.
 DRIVER = """
-import sys, time
+import sys, threading, time
 from golden import cli
 from golden.format import container
 encode = container.encode_tensor
+lock = threading.Lock()  # (tensors are coded on --jobs threads)
 def announced(*args, **kwargs):
     out = encode(*args, **kwargs)
-    print("tensor", flush=True)
+    with lock:
+        print("tensor", flush=True)
     time.sleep(float(sys.argv[1]))
     return out
 container.encode_tensor = announced
