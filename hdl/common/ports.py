@@ -27,7 +27,8 @@ class TableWrite(data.Struct):
 class ErrorCode(enum.Enum, shape=4):
     """Why a tensor failed; the first error of a tensor is kept until the next one starts.
 
-    The values of OVERRUN, STATE and PADDING are the golden decoder's ``ERR_*`` codes.
+    The values of OVERRUN, STATE and PADDING are the golden decoder's ``ERR_*`` codes; the EBPC
+    decoder's (TRUNCATED, TRAILING, PADDING, SYMBOL, VALUE) are :class:`golden.ebpc.Error`'s.
     """
     NONE = 0
     OVERRUN = 1    # the pairs need more bits than the chunk body holds
@@ -40,6 +41,8 @@ class ErrorCode(enum.Enum, shape=4):
     TRAILING = 8   # words follow the tensor's last chunk before the input's `last`
     UNCODABLE = 9  # (compressor) a value's code has no symbol in the table
     BEAT = 10      # (multi-lane compressor) a beat of fewer values than lanes before the last
+    SYMBOL = 11    # (EBPC decoder) a BPC symbol no encoder writes (golden.ebpc.Error)
+    VALUE = 12     # (EBPC decoder) a value marked non-zero decodes to 0, or padding to non-zero
 
 
 class Status(data.Struct):
