@@ -105,6 +105,8 @@ class BitBuffer(wiring.Component):
     bits : Out(window)
     count : Out(range(window + 9))
         Bits held.
+    held : Out(window + 8)
+        All of them, MSB-aligned (zeros below ``count``).
     take : In(range(window + 1))
     ended : Out(1)
         The word with ``last`` is in: what is held is the rest of the stream.
@@ -121,6 +123,7 @@ class BitBuffer(wiring.Component):
             "words": In(stream.Signature(StreamWord)),
             "bits": Out(window),
             "count": Out(range(window + 9)),
+            "held": Out(window + 8),
             "take": In(range(window + 1)),
             "ended": Out(1),
             "started": Out(1),
@@ -136,7 +139,7 @@ class BitBuffer(wiring.Component):
         m = Module()
         W = self._window
         R = W + 8
-        held = Signal(R)
+        held = self.held
         m.d.comb += [
             self.bits.eq(held[R - W:]),
             self.words.ready.eq(self.enable & ~self.ended & ~self.restart & (self.count <= W)),

@@ -54,8 +54,8 @@ def run_encoder(dut, tensors, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles
 def run_decoder(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=400_000):
     """``jobs``: ``[(n, bpc words, znz words)]`` back to back. Returns per job ``(values, status
     code after it)`` and the cycles taken. Each job's streams carry ``last`` on their final
-    word (a stream of no words sends nothing)."""
-    rng = random.Random(seed)
+    word (a stream of no words sends nothing). A tensor's code is the one shown when the next
+    count is taken (the decoder keeps it until then), the last one's once the decoder is idle."""
     values, codes = [], []
     done = {"flag": False, "cycle": 0}
 
@@ -71,8 +71,19 @@ def run_decoder(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=40
         return run
 
     async def counts(ctx):
+        r = random.Random(seed * 3 + 2)
         for n, _, _ in jobs:
-            await put(ctx, dut.count, {"n": n}, rng, in_stall)
+            await put(ctx, dut.count, {"n": n}, r, in_stall)
+
+    async def monitor(ctx):
+        started = 0
+        while True:
+            _, _, valid, ready, code = await ctx.tick().sample(
+                dut.count.valid, dut.count.ready, dut.status.code)
+            if valid and ready:
+                if started:
+                    codes.append(code)
+                started += 1
 
     async def consumer(ctx):
         r = random.Random(seed * 5 + 1)
@@ -82,15 +93,14 @@ def run_decoder(dut, jobs, *, seed=0, in_stall=0.0, out_stall=0.0, max_cycles=40
                 p = await get(ctx, dut.values, r, out_stall)
                 got.append(int(p.value))
                 assert int(p.last) == (i == n - 1), (i, n)
-            # the verdict stands once the decoder is idle (its inputs drained)
-            quiet = 0
-            while quiet < 4:
-                await ctx.tick()
-                quiet = quiet + 1 if not ctx.get(dut.status.busy) else 0
             values.append(got)
-            codes.append(ctx.get(dut.status.code))
+        quiet = 0
+        while quiet < 8:
+            await ctx.tick()
+            quiet = quiet + 1 if not ctx.get(dut.status.busy) else 0
+        codes.append(ctx.get(dut.status.code))
         done["flag"] = True
 
-    simulate(dut, [stream("bpc", 1), stream("znz", 2), counts, consumer], done,
+    simulate(dut, [stream("bpc", 1), stream("znz", 2), counts, monitor, consumer], done,
              max_cycles=max_cycles, what="decoder")
     return list(zip(values, codes)), done["cycle"]
