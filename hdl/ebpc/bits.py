@@ -87,9 +87,10 @@ class BitBuffer(wiring.Component):
     """Stream words in, a window of the next ``window`` bits out, MSB first; the user consumes
     ``take`` bits (0 .. window) a cycle.
 
-    The buffer holds up to ``window + 8`` bits and takes a word whenever it holds at most
-    ``window`` (so ``words.ready`` depends on registers only): with the input keeping up, at
-    least ``window`` bits are there whenever fewer than 8 are consumed a cycle on average. It
+    The buffer holds up to ``window + 16`` bits and takes a word whenever it holds at most
+    ``window + 8`` (so ``words.ready`` depends on registers only): with the input keeping up,
+    a word comes every clock and at least ``window`` bits are there whenever at most 8 a clock
+    are consumed on average. It
     takes no word after one with ``last`` (:attr:`ended`) until :attr:`restart`; :attr:`enable`
     low holds it back (the BPC decoder takes no word before a tensor needs one).
     :attr:`restart` also drops what is held. Bits past the stream's end read as zero.
@@ -103,9 +104,9 @@ class BitBuffer(wiring.Component):
     -------
     words : In(stream.Signature(StreamWord))
     bits : Out(window)
-    count : Out(range(window + 9))
+    count : Out(range(window + 17))
         Bits held.
-    held : Out(window + 8)
+    held : Out(window + 16)
         All of them, MSB-aligned (zeros below ``count``).
     take : In(range(window + 1))
     ended : Out(1)
@@ -122,8 +123,8 @@ class BitBuffer(wiring.Component):
         super().__init__({
             "words": In(stream.Signature(StreamWord)),
             "bits": Out(window),
-            "count": Out(range(window + 9)),
-            "held": Out(window + 8),
+            "count": Out(range(window + 17)),
+            "held": Out(window + 16),
             "take": In(range(window + 1)),
             "ended": Out(1),
             "started": Out(1),
@@ -138,11 +139,12 @@ class BitBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         W = self._window
-        R = W + 8
+        R = W + 16
         held = self.held
         m.d.comb += [
             self.bits.eq(held[R - W:]),
-            self.words.ready.eq(self.enable & ~self.ended & ~self.restart & (self.count <= W)),
+            self.words.ready.eq(self.enable & ~self.ended & ~self.restart &
+                                (self.count <= W + 8)),
         ]
         take_word = self.words.valid & self.words.ready
         left = Signal(range(R + 1))

@@ -264,7 +264,7 @@ class BpcDecoder(wiring.Component):
         tail = [Const(1, 1)]
         for d in reversed(deltas):
             tail.insert(0, tail[0] & (d == 0))
-        left = Signal(range(25))
+        left = Signal(range(33))
         m.d.comb += [
             left.eq(reader.count - length),
             blk.base.eq(base_next),
@@ -427,9 +427,10 @@ class EbpcDecoder(wiring.Component):
 
     Throughput: a value per clock at any sparsity while the inputs keep up; each input takes a
     word per clock, so the BPC port limits a map to 8 / (its BPC bits per value) values a clock
-    (0.8 for incompressible non-zero values). Latency from the first words in to the first
-    value out: 5 cycles for a zero, about 8 for a non-zero value. Per tensor about 4 cycles
-    more, after its n-th value, for the checks and the end of its streams.
+    (0.8 for incompressible non-zero values). Per tensor about 12 cycles more (measured by
+    tb/test_ebpc.py on stream-ebpc's vectors): the checks after its n-th value, the ends of its
+    streams, and the next tensor's first words (a BPC word is read only once the ZNZ stream has
+    shown a non-zero value).
 
     Bad input never hangs the decoder: a stream that ends early, goes on after the n-th value,
     has non-zero padding or a BPC symbol no encoder writes, or a non-zero value that decodes to
