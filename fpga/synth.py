@@ -38,7 +38,10 @@ LANE_LUT4_BUDGET = 500
 #: (table port, chunk front end, lane); ``top``: the one-lane decompressor; ``encoder``: the
 #: coding core of a compressor lane (:class:`hdl.ans.encode.lane.EncodeLane`, 4 states).
 DESIGNS = {"decode-lane": "decode-lane", "decoder": "decoder", "top": "decompressor",
-           "encode-lane": "encode-lane"}
+           "encode-lane": "encode-lane", "ebpc-encoder": "ebpc-encoder",
+           "ebpc-decoder": "ebpc-decoder"}
+#: Designs without a table (synthesised once, at the first table log).
+TABLE_FREE = ("ebpc-encoder", "ebpc-decoder")
 #: Designs held to :data:`LANE_LUT4_BUDGET` at the default table log.
 BUDGETED = ("decode-lane", "encode-lane")
 
@@ -133,7 +136,8 @@ def _print_table(rows, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--designs", default="lane,decoder,top,encoder",
+    parser.add_argument("--designs", default="decode-lane,decoder,top,encode-lane,ebpc-encoder,"
+                        "ebpc-decoder",
                         help="comma list of: " + ", ".join(DESIGNS))
     parser.add_argument("--table-logs", default="12,10")
     parser.add_argument("--fmt", default="bf16")
@@ -144,7 +148,8 @@ def main(argv=None):
     out = Path(args.out)
     rows = []
     for design in args.designs.split(","):
-        for tlog in (int(t) for t in args.table_logs.split(",")):
+        tlogs = [int(t) for t in args.table_logs.split(",")]
+        for tlog in tlogs[:1] if design in TABLE_FREE else tlogs:
             # (a decoder lane decodes chunks of 1, 2 or 4 states alike: no states parameter)
             name = f"{design}-t{tlog}"
             component = make_top(DESIGNS[design], fmt=args.fmt, table_log_max=tlog)

@@ -15,7 +15,9 @@
 - ``compressor``: :class:`hdl.ans.encode.compressor.Compressor`, or with ``--lanes`` > 1
   :class:`hdl.multilane.compressor.MultiLaneCompressor` (chunks of 1016 pairs, 1010 for 10
   lanes, beats of 4 words out); ``multilane-compressor`` is the latter with any ``--lanes`` (at
-  one lane: a lane of the wide tops, built in a minute).
+  one lane: a lane of the wide tops, built in a minute);
+- ``ebpc-encoder``, ``ebpc-decoder``: the EBPC feature-map codec (:mod:`hdl.ebpc`; no table, one
+  lane).
 """
 
 import inspect
@@ -85,6 +87,16 @@ def _multilane_compressor(*, lanes, fmt, table_log_max, states, in_width):
     return MultiLaneCompressor(fmt, lanes=lanes, table_log_max=table_log_max, states=states)
 
 
+def _ebpc(component):
+    def factory(*, lanes, fmt, table_log_max, states, in_width):
+        if lanes != 1:
+            raise TopError(f"top 'ebpc-{component}' has one lane: --lanes must be 1")
+        from hdl.ebpc.decoder import EbpcDecoder
+        from hdl.ebpc.encoder import EbpcEncoder
+        return EbpcEncoder() if component == "encoder" else EbpcDecoder()
+    return factory
+
+
 #: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
 TOPS = {
     "decode-lane": _decode_lane,
@@ -94,6 +106,8 @@ TOPS = {
     "compressor": _compressor,
     "multilane": _multilane,
     "multilane-compressor": _multilane_compressor,
+    "ebpc-encoder": _ebpc("encoder"),
+    "ebpc-decoder": _ebpc("decoder"),
 }
 
 

@@ -22,7 +22,7 @@ from golden.ebpc import reference
 from hdl.ebpc.decoder import EbpcDecoder
 from hdl.ebpc.encoder import EbpcEncoder
 
-from .verilator import ROOT, TB, _locked, _verilator_on_path
+from .verilator import ROOT, TB, _locked, _verilator_on_path, record
 
 sys.path.insert(0, str(ROOT / "tests"))
 from ebpc_vectors import load as load_vectors  # noqa: E402
@@ -210,6 +210,10 @@ def test_encoder_vectors_and_worst_cases(encoder):
     assert free["in_cycles"] <= b["bound"] + b["tensors"], (free, b["bound"])
     print(f"encoder, no stalls: {b['n_in']} values in {free['in_cycles']} cycles "
           f"(bound {b['bound']}: one value or BPC word per clock)")
+    record("throughput.json", {"ebpc-encoder": {
+        "pairs_per_clock": b["n_in"] / free["in_cycles"], "values": b["n_in"],
+        "cycles": free["in_cycles"], "source": "tb/test_ebpc.py (values per clock, stream-ebpc's "
+        "vectors and the worst cases, incompressible maps included)"}})
 
 
 @pytest.mark.xdist_group("ebpc-decoder")
@@ -226,6 +230,10 @@ def test_decoder_vectors_and_worst_cases(decoder):
     print(f"decoder, no stalls: {b['n_values']} values in {free['out_cycles']} cycles "
           f"(bound {b['bound']}: one value or BPC word per clock; "
           f"{(free['out_cycles'] - b['bound']) / b['tensors']:.1f} more per tensor)")
+    record("throughput.json", {"ebpc-decoder": {
+        "pairs_per_clock": b["n_values"] / free["out_cycles"], "values": b["n_values"],
+        "cycles": free["out_cycles"], "source": "tb/test_ebpc.py (values per clock, stream-ebpc's "
+        "vectors and the worst cases: 111 tensors, incompressible maps included)"}})
 
 
 def _bad_jobs(rng, count):

@@ -1,6 +1,6 @@
 """Bit fields to stream words and back, MSB first, for the EBPC streams."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -84,31 +84,34 @@ class BitPacker(wiring.Component):
 
 
 class BitBuffer(wiring.Component):
-    """Stream words in, a window of the next ``window`` bits out, MSB first; the user consumes
-    ``take`` bits (0 .. window) a cycle.
+    """Stream words in, a view of the next ``view`` bits out, MSB first; the user consumes
+    ``take`` bits (0 .. ``take_max``) a cycle.
 
-    The buffer holds up to ``window + 16`` bits and takes a word whenever it holds at most
-    ``window + 8`` (so ``words.ready`` depends on registers only): with the input keeping up,
-    a word comes every clock and at least ``window`` bits are there whenever at most 8 a clock
-    are consumed on average. It
-    takes no word after one with ``last`` (:attr:`ended`) until :attr:`restart`; :attr:`enable`
-    low holds it back (the BPC decoder takes no word before a tensor needs one).
-    :attr:`restart` also drops what is held. Bits past the stream's end read as zero.
+    The words sit in ``slots`` registers (the first holds the next bit, at :attr:`pos`); the
+    view is a bit select of 8 positions over them, and bits past the stream read as zero. A
+    word is taken into the first free slot whenever one is free (``words.ready`` depends on
+    registers only), so a user that reads at most 8 bits a clock on average and needs at most
+    ``8 * (slots - 2)`` bits held to go on gets a word every clock and is never held up. It takes no word
+    after one with ``last`` (:attr:`ended`) until :attr:`restart`, which also drops what is
+    held; :attr:`enable` low holds it back (the BPC decoder takes no word before a tensor needs
+    one).
 
     Parameters
     ----------
-    window : int
-        Width of :attr:`bits` (8 .. 16).
+    view : int
+        Width of :attr:`bits` (1 .. 8 * slots - 7).
+    take_max : int
+        Most bits consumed in a cycle (at most 16).
+    slots : int
+        Words held.
 
     Members
     -------
     words : In(stream.Signature(StreamWord))
-    bits : Out(window)
-    count : Out(range(window + 17))
+    bits : Out(view)
+    count : Out(range(8 * slots + 1))
         Bits held.
-    held : Out(window + 16)
-        All of them, MSB-aligned (zeros below ``count``).
-    take : In(range(window + 1))
+    take : In(range(take_max + 1))
     ended : Out(1)
         The word with ``last`` is in: what is held is the rest of the stream.
     started : Out(1)
@@ -116,47 +119,57 @@ class BitBuffer(wiring.Component):
     enable, restart : In(1)
     """
 
-    def __init__(self, window):
-        if not 8 <= window <= 16:
-            raise ValueError(f"window must be 8 .. 16, not {window}")
-        self._window = window
+    def __init__(self, view, take_max, slots):
+        if not 1 <= take_max <= 16:
+            raise ValueError(f"take_max must be 1 .. 16, not {take_max}")
+        if not 1 <= view <= 8 * slots - 7:
+            raise ValueError(f"view must be 1 .. {8 * slots - 7}, not {view}")
+        self._view, self._take_max, self._slots = view, take_max, slots
         super().__init__({
             "words": In(stream.Signature(StreamWord)),
-            "bits": Out(window),
-            "count": Out(range(window + 17)),
-            "held": Out(window + 16),
-            "take": In(range(window + 1)),
+            "bits": Out(view),
+            "count": Out(range(8 * slots + 1)),
+            "take": In(range(take_max + 1)),
             "ended": Out(1),
             "started": Out(1),
             "enable": In(1, init=1),
             "restart": In(1),
         })
 
-    @property
-    def window(self):
-        return self._window
-
     def elaborate(self, platform):
         m = Module()
-        W = self._window
-        R = W + 16
-        held = self.held
+        S, V = self._slots, self._view
+        word = [Signal(8, name=f"word{i}") for i in range(S)]     # word0: the next bit's
+        held = Signal(range(S + 1))                               # words held
+        pos = Signal(3)
+        everything = Cat(*reversed(word))                         # word0 at the top
+        offset = Signal(range(8 * S))
         m.d.comb += [
-            self.bits.eq(held[R - W:]),
-            self.words.ready.eq(self.enable & ~self.ended & ~self.restart &
-                                (self.count <= W + 8)),
+            offset.eq(8 * S - V - pos),
+            self.bits.eq(everything.bit_select(offset, V)),
+            self.count.eq(held * 8 - pos),
+            self.words.ready.eq(self.enable & ~self.ended & ~self.restart & (held < S)),
         ]
         take_word = self.words.valid & self.words.ready
-        left = Signal(range(R + 1))
-        m.d.comb += left.eq(self.count - self.take)
-        shifted = (held << self.take)[:R]
-        incoming = (self.words.payload.data << (R - 8)) >> left
+        moved = Signal(range(self._take_max + 8))
+        m.d.comb += moved.eq(pos + self.take)
+        drop = moved[3:]                                          # words used up
         with m.If(self.restart):
-            m.d.sync += [held.eq(0), self.count.eq(0), self.ended.eq(0), self.started.eq(0)]
+            m.d.sync += [*(w.eq(0) for w in word), held.eq(0), pos.eq(0), self.ended.eq(0),
+                         self.started.eq(0)]
         with m.Else():
+            for i in range(S):
+                # the words move down by `drop` (zeros come in), the new word lands after them
+                new = Const(0, 8)
+                for d in range(min(S - i, (self._take_max + 7) // 8 + 1)):
+                    new = Mux(drop == d, word[i + d], new) if d else word[i]
+                with m.If(take_word & (held - drop == i)):
+                    m.d.sync += word[i].eq(self.words.payload.data)
+                with m.Else():
+                    m.d.sync += word[i].eq(Mux(drop + i < S, new, 0))
             m.d.sync += [
-                held.eq(shifted | Mux(take_word, incoming, 0)),
-                self.count.eq(left + Mux(take_word, 8, 0)),
+                held.eq(held - drop + take_word),
+                pos.eq(moved[:3]),
                 self.ended.eq(self.ended | (take_word & self.words.payload.last)),
                 self.started.eq(self.started | take_word),
             ]

@@ -73,7 +73,7 @@ class ZnzDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.reader = reader = BitBuffer(12)
+        m.submodules.reader = reader = BitBuffer(view=8, take_max=8, slots=3)
         wiring.connect(m, wiring.flipped(self.words), reader.words)
         left = Signal(COUNT_BITS)               # flags still to send
         run = Signal(4)                         # zeros of the current run still to send
@@ -136,7 +136,7 @@ class ZnzDecoder(wiring.Component):
                         m.next = "DRAIN"
             with m.State("DRAIN"):              # read the stream to its last word
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += reader.take.eq(Mux(reader.count > 12, 12, reader.count))
+                m.d.comb += reader.take.eq(Mux(reader.count > 8, 8, reader.count))
                 with m.If(reader.ended):
                     m.d.comb += reader.restart.eq(1)
                     m.next = "IDLE"
@@ -211,7 +211,7 @@ class BpcDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.reader = reader = BitBuffer(16)
+        m.submodules.reader = reader = BitBuffer(view=24, take_max=16, slots=4)
         wiring.connect(m, wiring.flipped(self.words), reader.words)
 
         plane = Signal(range(PLANES + 1), init=PLANES)   # PLANES: the first value is next
@@ -220,7 +220,7 @@ class BpcDecoder(wiring.Component):
         below = Signal(PLANE_BITS)              # the delta plane under the next one
         stopped = Signal()
         draining = Signal()
-        window = reader.bits
+        window = reader.bits[8:]                # the next 16 bits: two symbols
         is_base = plane == PLANES
 
         # the first symbol (or the first value), at the top of the window
@@ -271,7 +271,8 @@ class BpcDecoder(wiring.Component):
             *(blk.deltas[k].eq(d) for k, d in enumerate(deltas)),
             blk.tail_zero.eq(Cat(Const(1, 1), *tail)),
             blk.trailing.eq((left >= 8) | ~reader.ended),
-            blk.padding.eq((reader.held << length)[:len(reader.held)] != 0),
+            # (the bits after the block; they matter when fewer than 8 are left)
+            blk.padding.eq(Cat(reader.bits[i] & (i + length <= 23) for i in range(24)).any()),
         ]
 
         free = ~self.blocks.valid | self.blocks.ready

@@ -159,6 +159,9 @@ class BlockCoder(wiring.Component):
     Fields of no bits are not sent, but for the tensor's last (``last``); an ``empty`` block
     gives that field alone.
 
+    The planes' XOR planes and zero runs are found when the block is taken; each step then
+    codes its two planes (two symbol coders, not nine).
+
     Throughput: a block per 5 clocks (8 values need 8); latency: the first field leaves 2
     cycles after the block is taken. ``blocks.ready`` depends on registers and on the ready
     of :attr:`fields`.
@@ -179,10 +182,13 @@ class BlockCoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # stage 1: the block's first value, XOR planes and which delta planes are zero
+        # stage 1: the block's first value, its XOR planes, which delta planes are zero, and
+        # where each run of zero XOR planes starts and how long it is
         base = Signal(8)
         dbx = [Signal(PLANE_BITS, name=f"dbx{j}") for j in range(PLANES)]
         dbp_zero = [Signal(name=f"dbp_zero{j}") for j in range(PLANES)]
+        start = [Signal(name=f"start{j}") for j in range(PLANES)]
+        run = [Signal(4, name=f"run{j}") for j in range(PLANES)]
         flush, empty, busy = Signal(), Signal(), Signal()
         step = Signal(range(self.STEPS))
 
@@ -193,6 +199,9 @@ class BlockCoder(wiring.Component):
         # plane j holds bit (8 - j) of every delta, the delta of values 0 -> 1 as its MSB
         dbp = [Cat(*(deltas[k][PLANES - 1 - j] for k in reversed(range(BLOCK - 1))))
                for j in range(PLANES)]
+        xor = [dbp[j] ^ dbp[j + 1] if j < PLANES - 1 else dbp[j] for j in range(PLANES)]
+        zero = [Signal(name=f"zero{j}") for j in range(PLANES)]
+        m.d.comb += [zero[j].eq(xor[j] == 0) for j in range(PLANES)]
 
         advance = Signal()          # stage 2 moves on this cycle
         finishing = busy & advance & ((step == self.STEPS - 1) | empty)
@@ -201,39 +210,43 @@ class BlockCoder(wiring.Component):
             m.d.sync += [base.eq(x[0]), flush.eq(self.blocks.payload.flush),
                          empty.eq(self.blocks.payload.empty), busy.eq(1), step.eq(0)]
             for j in range(PLANES):
-                m.d.sync += [dbx[j].eq(dbp[j] ^ dbp[j + 1] if j < PLANES - 1 else dbp[j]),
-                             dbp_zero[j].eq(dbp[j] == 0)]
+                prefix, terms = Const(1, 1), []
+                for i in range(j, -1, -1):      # zero planes from j down, while unbroken
+                    prefix = prefix & zero[i]
+                    terms.append(prefix)
+                m.d.sync += [dbx[j].eq(xor[j]), dbp_zero[j].eq(dbp[j] == 0),
+                             start[j].eq(zero[j] if j == PLANES - 1 else
+                                         zero[j] & ~zero[j + 1]),
+                             run[j].eq(sum(terms))]
         with m.Elif(finishing):
             m.d.sync += busy.eq(0)
         with m.Elif(busy & advance):
             m.d.sync += step.eq(step + 1)
 
-        # the symbol of every plane, from the stage-1 registers
-        zero = [dbx[j] == 0 for j in range(PLANES)]
-        codes, lengths = [], []
-        for j in range(PLANES):
-            start = zero[j] if j == PLANES - 1 else zero[j] & ~zero[j + 1]
-            run = Signal(4, name=f"run{j}")     # zero planes from j down, while unbroken
-            prefix, terms = Const(1, 1), []
-            for i in range(j, -1, -1):
-                prefix = prefix & zero[i]
-                terms.append(prefix)
-            m.d.comb += run.eq(sum(terms))
-            code, length = _plane_symbol(m, dbx[j], dbp_zero[j], start, run)
-            codes.append(code)
-            lengths.append(length)
-
-        # stage 2: the field of this step
+        # stage 2: the field of this step, from the symbols of its two planes (plane 8 and the
+        # first value in step 0)
+        def pick(planes, name):
+            sel = [Signal(PLANE_BITS, name=f"{name}_dbx"), Signal(name=f"{name}_dbp_zero"),
+                   Signal(name=f"{name}_start"), Signal(4, name=f"{name}_run")]
+            with m.Switch(step):
+                for s_, j in enumerate(planes):
+                    if j is None:
+                        continue
+                    with m.Case(s_):
+                        m.d.comb += [sel[0].eq(dbx[j]), sel[1].eq(dbp_zero[j]),
+                                     sel[2].eq(start[j]), sel[3].eq(run[j])]
+            return _plane_symbol(m, *sel)
+        code_a, length_a = pick([PLANES - 1] + [PLANES - 2 * s for s in range(1, self.STEPS)],
+                                "a")
+        code_b, length_b = pick([None] + [PLANES - 1 - 2 * s for s in range(1, self.STEPS)],
+                                "b")
         bits, length = Signal(16), Signal(5)
-        with m.Switch(step):
-            with m.Case(0):
-                m.d.comb += [bits.eq(Cat(codes[8], base)), length.eq(8 + lengths[8])]
-            for s in range(1, self.STEPS):
-                a, b = PLANES - 2 * s, PLANES - 1 - 2 * s
-                with m.Case(s):
-                    m.d.comb += [bits.eq(Cat(Const(0, 8), codes[a]) |
-                                         (Cat(Const(0, 8), codes[b]) >> lengths[a])),
-                                 length.eq(lengths[a] + lengths[b])]
+        with m.If(step == 0):
+            m.d.comb += [bits.eq(Cat(code_a, base)), length.eq(8 + length_a)]
+        with m.Else():
+            m.d.comb += [bits.eq(Cat(Const(0, 8), code_a) |
+                                 (Cat(Const(0, 8), code_b) >> length_a)),
+                         length.eq(length_a + length_b)]
         last = flush & ((step == self.STEPS - 1) | empty)
         m.d.comb += advance.eq(~self.fields.valid | self.fields.ready)
         with m.If(busy & advance):

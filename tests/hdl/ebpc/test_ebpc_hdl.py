@@ -55,13 +55,10 @@ def test_encoder_worst_cases_with_stalls(stall):
     _check_encoder(tensors, seed=int(stall * 10), in_stall=stall, out_stall=stall)
 
 
+@pytest.mark.slow     # (tb/test_ebpc.py runs all of them under Verilator in `make test`)
 def test_encoder_stream_ebpc_vectors():
     """Every third vector of stream-ebpc's encoder, stalls on input and both outputs."""
     _check_encoder(_some_vectors(3), seed=4, in_stall=0.25, out_stall=0.4)
-
-
-def _cycles_per_value(run, n):
-    return run / n
 
 
 def test_encoder_takes_a_value_per_clock():
@@ -101,6 +98,7 @@ def test_decoder_worst_cases_with_stalls(stall):
     _check_decoder(tensors, seed=int(stall * 10) + 1, in_stall=stall, out_stall=stall)
 
 
+@pytest.mark.slow
 def test_decoder_stream_ebpc_vectors():
     _check_decoder(_some_vectors(3)[1:], seed=8, in_stall=0.4, out_stall=0.25)
 
