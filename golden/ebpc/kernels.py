@@ -55,7 +55,7 @@ def _get(data, pos, nbits):
     v = 0
     for i in range(nbits):
         p = pos + i
-        v = (v << 1) | ((data[p >> 3] >> (7 - (p & 7))) & 1)
+        v = (v << 1) | ((np.int64(data[p >> 3]) >> (7 - (p & 7))) & 1)
     return v
 
 
@@ -232,25 +232,27 @@ def bpc_decode(data, blocks, width, block, variant, base_bits, words):
                 continue
             if pos + 2 > total:
                 return _TRUNCATED, pos, b
-            one_zero = 0b01 if variant == PAPER else 0b001
-            run_prefix = 0b001 if variant == PAPER else 0b01
+            # paper: 01 one zero plane, 001 + field a run; baseline: 001 and 01 + field
             p2 = _get(data, pos, 2)
             p3 = _get(data, pos, 3) if pos + 3 <= total else -1
             run = 0
-            if p2 == 0b01 and one_zero == 0b01:
-                run, pos = 1, pos + 2
-            elif p2 == 0b01:                 # baseline: 01 + run field
-                if pos + 2 + run_field > total:
-                    return _TRUNCATED, pos, b
-                run, pos = _get(data, pos + 2, run_field) + 2, pos + 2 + run_field
+            run_at = -1                      # where a run's length field starts
+            if p2 == 0b01:
+                if variant == PAPER:
+                    run, pos = 1, pos + 2
+                else:
+                    run_at = pos + 2
             elif p3 == -1:
                 return _TRUNCATED, pos, b
-            elif p3 == 0b001 and run_prefix == 0b001:
-                if pos + 3 + run_field > total:
+            elif p3 == 0b001:
+                if variant == PAPER:
+                    run_at = pos + 3
+                else:
+                    run, pos = 1, pos + 3
+            if run_at >= 0:
+                if run_at + run_field > total:
                     return _TRUNCATED, pos, b
-                run, pos = _get(data, pos + 3, run_field) + 2, pos + 3 + run_field
-            elif p3 == 0b001:                # baseline: 001, one zero plane
-                run, pos = 1, pos + 3
+                run, pos = _get(data, run_at, run_field) + 2, run_at + run_field
             if run:
                 if run > j + 1:
                     return _SYMBOL, pos, b
