@@ -94,7 +94,7 @@ class BitBuffer(wiring.Component):
     ``8 * (slots - 2)`` bits held to go on gets a word every clock and is never held up. It takes no word
     after one with ``last`` (:attr:`ended`) until :attr:`restart`, which also drops what is
     held; :attr:`enable` low holds it back (the BPC decoder takes no word before a tensor needs
-    one).
+    one). Taking more bits than are held (at the stream's end) leaves nothing held.
 
     Parameters
     ----------
@@ -168,7 +168,7 @@ class BitBuffer(wiring.Component):
                 with m.Else():
                     m.d.sync += word[i].eq(Mux(drop + i < S, new, 0))
             m.d.sync += [
-                held.eq(held - drop + take_word),
+                held.eq(Mux(drop > held, 0, held - drop) + take_word),
                 pos.eq(moved[:3]),
                 self.ended.eq(self.ended | (take_word & self.words.payload.last)),
                 self.started.eq(self.started | take_word),

@@ -143,53 +143,88 @@ class ZnzDecoder(wiring.Component):
         return m
 
 
-def _symbol(m, w, plane, name):
-    """Decode the plane symbol at the top of the 8-bit window ``w`` for plane ``plane``
-    (8 .. 0): ``(length, planes, kind, dbx, bad)``; kind :data:`XOR` (the XOR plane is ``dbx``),
-    :data:`ZERO` (the delta plane is 0) or :data:`RUN` (``planes`` zero XOR planes); ``bad``: a
-    symbol no encoder writes (a position outside the plane, a run past plane 0)."""
+def _symbol_size(m, w, name):
+    """``(length, planes)`` of the plane symbol at the top of the 8-bit window ``w``: what the
+    parser needs to move on (a function of the prefix and a run's length field)."""
     length = Signal(4, name=f"{name}_length")
     planes = Signal(4, name=f"{name}_planes")
+    with m.If(w[7]):                                            # 1 + 7 bits
+        m.d.comb += [length.eq(8), planes.eq(1)]
+    with m.Elif(w[6]):                                          # 01
+        m.d.comb += [length.eq(2), planes.eq(1)]
+    with m.Elif(w[5]):                                          # 001 + k - 2
+        m.d.comb += [length.eq(6), planes.eq(w[2:5] + 2)]
+    with m.Elif(~w[4]):                                         # 00000, 00001
+        m.d.comb += [length.eq(5), planes.eq(1)]
+    with m.Else():                                              # 0001x + position
+        m.d.comb += [length.eq(8), planes.eq(1)]
+    return length, planes
+
+
+def _symbol_value(m, w, name):
+    """``(kind, dbx, position_bad)`` of the plane symbol at the top of the 8-bit window ``w``:
+    kind :data:`XOR` (the XOR plane is ``dbx``), :data:`ZERO` (the delta plane is 0) or
+    :data:`RUN` (zero XOR planes); ``position_bad``: a position outside the plane."""
     kind = Signal(2, name=f"{name}_kind")
     dbx = Signal(PLANE_BITS, name=f"{name}_dbx")
-    bad = Signal(name=f"{name}_bad")
+    bad = Signal(name=f"{name}_position_bad")
     p = w[:3]
-    run = Signal(4, name=f"{name}_run")
-    m.d.comb += run.eq(w[2:5] + 2)
-    with m.If(w[7]):                                            # 1 + 7 bits
-        m.d.comb += [length.eq(8), planes.eq(1), kind.eq(XOR), dbx.eq(w[:7])]
-    with m.Elif(w[6]):                                          # 01
-        m.d.comb += [length.eq(2), planes.eq(1), kind.eq(RUN)]
-    with m.Elif(w[5]):                                          # 001 + k - 2
-        m.d.comb += [length.eq(6), planes.eq(run), kind.eq(RUN), bad.eq(run > plane + 1)]
+    with m.If(w[7]):
+        m.d.comb += [kind.eq(XOR), dbx.eq(w[:7])]
+    with m.Elif(w[6] | w[5]):
+        m.d.comb += kind.eq(RUN)
     with m.Elif(~w[4] & ~w[3]):                                 # 00000
-        m.d.comb += [length.eq(5), planes.eq(1), kind.eq(XOR), dbx.eq((1 << PLANE_BITS) - 1)]
+        m.d.comb += [kind.eq(XOR), dbx.eq((1 << PLANE_BITS) - 1)]
     with m.Elif(~w[4]):                                         # 00001
-        m.d.comb += [length.eq(5), planes.eq(1), kind.eq(ZERO)]
+        m.d.comb += kind.eq(ZERO)
     with m.Elif(~w[3]):                                         # 00010 + p
-        m.d.comb += [length.eq(8), planes.eq(1), kind.eq(XOR),
-                     dbx.eq(Const(0b1100000, PLANE_BITS) >> p), bad.eq(p > PLANE_BITS - 2)]
+        m.d.comb += [kind.eq(XOR), dbx.eq(Const(0b1100000, PLANE_BITS) >> p),
+                     bad.eq(p > PLANE_BITS - 2)]
     with m.Else():                                              # 00011 + p
-        m.d.comb += [length.eq(8), planes.eq(1), kind.eq(XOR),
-                     dbx.eq(Const(0b1000000, PLANE_BITS) >> p), bad.eq(p > PLANE_BITS - 1)]
-    return length, planes, kind, dbx, bad
+        m.d.comb += [kind.eq(XOR), dbx.eq(Const(0b1000000, PLANE_BITS) >> p),
+                     bad.eq(p > PLANE_BITS - 1)]
+    return kind, dbx, bad
 
 
 XOR, ZERO, RUN = 0, 1, 2
 
 
+class ParsedStep(data.Struct):
+    """What the BPC parser read in one clock, for the plane stage: the first value (``base``)
+    or a symbol for plane ``plane`` (``first``), and, unless that ended the block, a symbol
+    for plane ``plane_b`` (``second``); ``ends``: the block's last symbol is in it;
+    ``count``, ``ended`` and ``view``: the reader's state before it, for the checks."""
+    first: 8
+    second: 8
+    is_base: 1
+    has_second: 1
+    plane: 4
+    plane_b: 4
+    planes_a: 4
+    planes_b: 4
+    ends: 1
+    length_a: 4
+    length: 5
+    count: 6
+    ended: 1
+    view: 24
+
+
 class BpcDecoder(wiring.Component):
     """The BPC stream in, its blocks out (:class:`DecodedBlock`).
 
-    Reads two symbols a clock (the first value counts as one), so a block takes at most 5
-    clocks once its bits are in; the next block is decoded while the previous waits at
-    :attr:`blocks`. It takes no word while :attr:`enable` is low, none after the stream's
-    ``last`` word, and stops after a block that does not decode (``error``). :attr:`done`
-    (a pulse: the tensor is over) drops the block waiting, reads the stream to its ``last``
-    word if it has begun it, and gets ready for the next tensor.
+    Three stages. The parser reads two symbols a clock (the first value counts as one) and
+    works out only their lengths and how many planes they cover; the plane stage decodes
+    them into the block's delta planes, checks them and, at the block's end, hands it on; the
+    block register sends it. So a block takes 5 to 6 clocks once its bits are in, and the next
+    block is parsed while the previous waits at :attr:`blocks`. The reader takes no word while
+    :attr:`enable` is low, none after the stream's ``last`` word; the decoder stops after a
+    block that does not decode (``error``). :attr:`done` (a pulse: the tensor is over) drops
+    what is held, reads the stream to its ``last`` word if it has begun it, and gets ready for
+    the next tensor.
 
-    Latency: a block leaves 1 cycle after the clock that reads its last symbol, which needs 16
-    bits in the reader (or the stream's end).
+    Latency: a block leaves 3 cycles after the clock that reads its last symbol, which needs
+    16 bits in the reader (or the stream's end).
 
     Members
     -------
@@ -213,110 +248,133 @@ class BpcDecoder(wiring.Component):
         m = Module()
         m.submodules.reader = reader = BitBuffer(view=24, take_max=16, slots=4)
         wiring.connect(m, wiring.flipped(self.words), reader.words)
+        stopped, draining = Signal(), Signal()
 
+        # --- the parser: symbol lengths and planes only, one step (two symbols) a clock
         plane = Signal(range(PLANES + 1), init=PLANES)   # PLANES: the first value is next
-        base = Signal(8)
-        dbp = [Signal(PLANE_BITS, name=f"dbp{j}") for j in range(PLANES)]
-        below = Signal(PLANE_BITS)              # the delta plane under the next one
-        stopped = Signal()
-        draining = Signal()
-        window = reader.bits[8:]                # the next 16 bits: two symbols
+        window = reader.bits[8:]                # the next 16 bits
         is_base = plane == PLANES
-
-        # the first symbol (or the first value), at the top of the window
-        la, pa, ka, xa, bad_a = _symbol(m, window[8:], plane, "a")
+        la, pa = _symbol_size(m, window[8:], "a")
         len_a = Mux(is_base, 8, la)
-        planes_a = Mux(is_base, 0, pa)
-        ends_a = ~is_base & (pa == plane + 1)
+        ends_a = ~is_base & (pa > plane)        # (more planes than are left: a bad run)
         plane_b = Signal(range(PLANES + 1))
         m.d.comb += plane_b.eq(Mux(is_base, PLANES - 1, plane - pa))
-        # the second, after the first, while the block goes on
         window_b = Signal(8)
         with m.Switch(len_a):
             for n in (2, 5, 6, 8):
                 with m.Case(n):
                     m.d.comb += window_b.eq(window[8 - n:16 - n])
-        lb, pb, kb, xb, bad_b = _symbol(m, window_b, plane_b, "b")
+        lb, pb = _symbol_size(m, window_b, "b")
         has_b = ~ends_a
-        ends_b = has_b & (pb == plane_b + 1)
+        ends_b = has_b & (pb > plane_b)
         length = Signal(5)
         m.d.comb += length.eq(len_a + Mux(has_b, lb, 0))
 
-        # the delta planes after each symbol
-        below_b = Signal(PLANE_BITS)
-        val_a, val_b = Signal(PLANE_BITS), Signal(PLANE_BITS)
+        step = Signal(ParsedStep)               # the parser's output register
+        step_valid = Signal()
+        pending = Signal()                      # a finished block waits for the block register
+        plane_go = step_valid & ~pending
+        # 16 bits held (two words and a pos of 0, or three words), or the stream's end
+        ready = reader.ended | (reader.count >= 16)
+        go = ready & ~stopped & ~draining & (~step_valid | plane_go)
+        m.d.comb += reader.take.eq(Mux(go, length, 0))
+        with m.If(go):
+            m.d.sync += [
+                step_valid.eq(1),
+                step.first.eq(window[8:]), step.second.eq(window_b), step.is_base.eq(is_base),
+                step.has_second.eq(has_b), step.plane.eq(plane), step.plane_b.eq(plane_b),
+                step.planes_a.eq(Mux(is_base, 0, pa)), step.planes_b.eq(pb),
+                step.ends.eq(ends_a | ends_b), step.length_a.eq(len_a), step.length.eq(length),
+                step.count.eq(reader.count), step.ended.eq(reader.ended),
+                step.view.eq(reader.bits),
+                plane.eq(Mux(ends_a | ends_b, PLANES, plane_b - pb)),
+            ]
+        with m.Elif(plane_go):
+            m.d.sync += step_valid.eq(0)
+
+        # --- the plane stage: the symbols' values into the delta planes, the checks
+        base = Signal(8)
+        dbp = [Signal(PLANE_BITS, name=f"dbp{j}") for j in range(PLANES)]
+        below = Signal(PLANE_BITS)              # the delta plane under the next one
+        ka, xa, bad_pa = _symbol_value(m, step.first, "a")
+        kb, xb, bad_pb = _symbol_value(m, step.second, "b")
+        val_a, below_b, val_b = Signal(PLANE_BITS), Signal(PLANE_BITS), Signal(PLANE_BITS)
         m.d.comb += [
             val_a.eq(Mux(ka == XOR, xa ^ below, Mux(ka == ZERO, 0, below))),
-            below_b.eq(Mux(is_base, below, val_a)),
+            below_b.eq(Mux(step.is_base, below, val_a)),
             val_b.eq(Mux(kb == XOR, xb ^ below_b, Mux(kb == ZERO, 0, below_b))),
         ]
-        dbp_next = [Signal(PLANE_BITS, name=f"dbp{j}_next") for j in range(PLANES)]
-        for j in range(PLANES):
-            write_a = ~is_base & (plane >= j) & (j + pa > plane)
-            write_b = has_b & (plane_b >= j) & (j + pb > plane_b)
-            m.d.comb += dbp_next[j].eq(Mux(write_a, val_a, Mux(write_b, val_b, dbp[j])))
-        base_next = Mux(is_base, window[8:], base)
+        error = Signal(ErrorCode)
+        bad_a = ~step.is_base & (bad_pa | (step.planes_a > step.plane + 1))
+        bad_b = step.has_second & (bad_pb | (step.planes_b > step.plane_b + 1))
+        # (in the stream's order: the first symbol cut short or bad, then the second)
+        with m.If(step.ended & (step.count < step.length_a)):
+            m.d.comb += error.eq(ErrorCode.TRUNCATED)
+        with m.Elif(bad_a):
+            m.d.comb += error.eq(ErrorCode.SYMBOL)
+        with m.Elif(step.ended & (step.count < step.length)):
+            m.d.comb += error.eq(ErrorCode.TRUNCATED)
+        with m.Elif(bad_b):
+            m.d.comb += error.eq(ErrorCode.SYMBOL)
+        # a finished block's checks, until the block register takes it
+        pend_error, pend_trailing, pend_padding = Signal(ErrorCode), Signal(), Signal()
 
-        # the block as it leaves: deltas (mod 256) from the planes, the stream's state after it
-        blk = Signal(DecodedBlock)
-        deltas = [Cat(*(dbp_next[PLANES - 1 - b][BLOCK - 1 - k] for b in range(8)))
+        left = Signal(range(33))
+        m.d.comb += left.eq(step.count - step.length)
+        with m.If(plane_go):
+            with m.If(error != ErrorCode.NONE):
+                m.d.sync += [pending.eq(1), pend_error.eq(error), stopped.eq(1)]
+            with m.Else():
+                m.d.sync += base.eq(Mux(step.is_base, step.first, base))
+                for j in range(PLANES):
+                    write_a = ~step.is_base & (step.plane >= j) & (j + step.planes_a > step.plane)
+                    write_b = step.has_second & (step.plane_b >= j) & (j + step.planes_b >
+                                                                        step.plane_b)
+                    with m.If(write_a):
+                        m.d.sync += dbp[j].eq(val_a)
+                    with m.Elif(write_b):
+                        m.d.sync += dbp[j].eq(val_b)
+                with m.If(step.ends):
+                    m.d.sync += [
+                        pending.eq(1), below.eq(0), pend_error.eq(ErrorCode.NONE),
+                        pend_trailing.eq((left >= 8) | ~step.ended),
+                        # (the bits after the block; they matter when fewer than 8 are left)
+                        pend_padding.eq(
+                            Cat(step.view[i] & (i + step.length <= 23) for i in range(24)).any()),
+                    ]
+                with m.Else():
+                    m.d.sync += below.eq(Mux(step.has_second, val_b, val_a))
+
+        # --- the block register: deltas (mod 256) from the planes
+        deltas = [Cat(*(dbp[PLANES - 1 - b][BLOCK - 1 - k] for b in range(8)))
                   for k in range(1, BLOCK)]
         tail = [Const(1, 1)]
         for d in reversed(deltas):
             tail.insert(0, tail[0] & (d == 0))
-        left = Signal(range(33))
-        m.d.comb += [
-            left.eq(reader.count - length),
-            blk.base.eq(base_next),
-            *(blk.deltas[k].eq(d) for k, d in enumerate(deltas)),
-            blk.tail_zero.eq(Cat(Const(1, 1), *tail)),
-            blk.trailing.eq((left >= 8) | ~reader.ended),
-            # (the bits after the block; they matter when fewer than 8 are left)
-            blk.padding.eq(Cat(reader.bits[i] & (i + length <= 23) for i in range(24)).any()),
-        ]
-
         free = ~self.blocks.valid | self.blocks.ready
-        ready = (reader.count >= 16) | reader.ended
-        short_a = reader.count < len_a
-        short_b = has_b & (reader.count < length)
-        error = Signal(ErrorCode)
-        with m.If(short_a):
-            m.d.comb += error.eq(ErrorCode.TRUNCATED)
-        with m.Elif(~is_base & bad_a):
-            m.d.comb += error.eq(ErrorCode.SYMBOL)
-        with m.Elif(short_b):
-            m.d.comb += error.eq(ErrorCode.TRUNCATED)
-        with m.Elif(has_b & bad_b):
-            m.d.comb += error.eq(ErrorCode.SYMBOL)
-        completes = ends_a | ends_b
-        go = ~stopped & ~draining & ready & (free | ((error == ErrorCode.NONE) & ~completes))
-
         with m.If(self.blocks.ready):
             m.d.sync += self.blocks.valid.eq(0)
-        with m.If(go & (error != ErrorCode.NONE)):
-            m.d.sync += [self.blocks.valid.eq(1), self.blocks.payload.eq(blk),
-                         self.blocks.payload.error.eq(error), stopped.eq(1)]
-        with m.Elif(go):
-            m.d.comb += reader.take.eq(length)
-            m.d.sync += [base.eq(base_next), *(dbp[j].eq(dbp_next[j]) for j in range(PLANES))]
-            with m.If(completes):
-                m.d.sync += [self.blocks.valid.eq(1), self.blocks.payload.eq(blk),
-                             plane.eq(PLANES), below.eq(0)]
-            with m.Else():
-                m.d.sync += [plane.eq(Mux(has_b, plane_b - pb, plane_b)),
-                             below.eq(Mux(has_b, val_b, val_a))]
+        with m.If(pending & free):
+            m.d.sync += [self.blocks.valid.eq(1), pending.eq(0),
+                         self.blocks.payload.base.eq(base),
+                         self.blocks.payload.error.eq(pend_error),
+                         self.blocks.payload.trailing.eq(pend_trailing),
+                         self.blocks.payload.padding.eq(pend_padding),
+                         *(self.blocks.payload.deltas[k].eq(d) for k, d in enumerate(deltas)),
+                         self.blocks.payload.tail_zero.eq(Cat(Const(1, 1), *tail))]
 
         # after the tensor: read the stream to its last word (if begun), then start afresh
         m.d.comb += [reader.enable.eq(self.enable | (draining & reader.started)),
                      self.busy.eq(draining)]
         with m.If(self.done):
-            m.d.sync += [draining.eq(1), self.blocks.valid.eq(0)]
+            m.d.sync += [draining.eq(1), self.blocks.valid.eq(0), pending.eq(0),
+                         step_valid.eq(0)]
         with m.If(draining):
             m.d.comb += reader.take.eq(Mux(reader.count > 16, 16, reader.count))
             with m.If(reader.ended | ~reader.started):
                 m.d.comb += reader.restart.eq(1)
                 m.d.sync += [draining.eq(0), stopped.eq(0), plane.eq(PLANES), below.eq(0),
-                             self.blocks.valid.eq(0)]
+                             self.blocks.valid.eq(0), pending.eq(0), step_valid.eq(0)]
         return m
 
 

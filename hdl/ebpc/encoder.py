@@ -160,7 +160,7 @@ class BlockCoder(wiring.Component):
     gives that field alone.
 
     The planes' XOR planes and zero runs are found when the block is taken; each step then
-    codes its two planes (two symbol coders, not nine).
+    codes its two planes (two symbol coders, not nine), picked into registers a step ahead.
 
     Throughput: a block per 5 clocks (8 values need 8); latency: the first field leaves 2
     cycles after the block is taken. ``blocks.ready`` depends on registers and on the ready
@@ -206,40 +206,49 @@ class BlockCoder(wiring.Component):
         advance = Signal()          # stage 2 moves on this cycle
         finishing = busy & advance & ((step == self.STEPS - 1) | empty)
         m.d.comb += self.blocks.ready.eq(~busy | finishing)
+        runs = []
+        for j in range(PLANES):
+            prefix, terms = Const(1, 1), []
+            for i in range(j, -1, -1):          # zero planes from j down, while unbroken
+                prefix = prefix & zero[i]
+                terms.append(prefix)
+            runs.append(sum(terms))
+        starts = [zero[j] if j == PLANES - 1 else zero[j] & ~zero[j + 1] for j in range(PLANES)]
+
+        # the two planes each step codes (plane 8 and the first value in step 0), picked into
+        # registers one step ahead
+        plan_a = [PLANES - 1] + [PLANES - 2 * s for s in range(1, self.STEPS)]
+        plan_b = [None] + [PLANES - 1 - 2 * s for s in range(1, self.STEPS)]
+        sel_a = [Signal(PLANE_BITS, name="a_dbx"), Signal(name="a_dbp_zero"),
+                 Signal(name="a_start"), Signal(4, name="a_run")]
+        sel_b = [Signal(PLANE_BITS, name="b_dbx"), Signal(name="b_dbp_zero"),
+                 Signal(name="b_start"), Signal(4, name="b_run")]
+
+        def plane_of(j):
+            return [dbx[j], dbp_zero[j], start[j], run[j]]
+
         with m.If(self.blocks.valid & self.blocks.ready):
             m.d.sync += [base.eq(x[0]), flush.eq(self.blocks.payload.flush),
                          empty.eq(self.blocks.payload.empty), busy.eq(1), step.eq(0)]
             for j in range(PLANES):
-                prefix, terms = Const(1, 1), []
-                for i in range(j, -1, -1):      # zero planes from j down, while unbroken
-                    prefix = prefix & zero[i]
-                    terms.append(prefix)
                 m.d.sync += [dbx[j].eq(xor[j]), dbp_zero[j].eq(dbp[j] == 0),
-                             start[j].eq(zero[j] if j == PLANES - 1 else
-                                         zero[j] & ~zero[j + 1]),
-                             run[j].eq(sum(terms))]
+                             start[j].eq(starts[j]), run[j].eq(runs[j])]
+            j = PLANES - 1
+            m.d.sync += [r.eq(v) for r, v in zip(sel_a, [xor[j], dbp[j] == 0, starts[j],
+                                                          runs[j]])]
         with m.Elif(finishing):
             m.d.sync += busy.eq(0)
         with m.Elif(busy & advance):
             m.d.sync += step.eq(step + 1)
-
-        # stage 2: the field of this step, from the symbols of its two planes (plane 8 and the
-        # first value in step 0)
-        def pick(planes, name):
-            sel = [Signal(PLANE_BITS, name=f"{name}_dbx"), Signal(name=f"{name}_dbp_zero"),
-                   Signal(name=f"{name}_start"), Signal(4, name=f"{name}_run")]
             with m.Switch(step):
-                for s_, j in enumerate(planes):
-                    if j is None:
-                        continue
+                for s_ in range(self.STEPS - 1):
                     with m.Case(s_):
-                        m.d.comb += [sel[0].eq(dbx[j]), sel[1].eq(dbp_zero[j]),
-                                     sel[2].eq(start[j]), sel[3].eq(run[j])]
-            return _plane_symbol(m, *sel)
-        code_a, length_a = pick([PLANES - 1] + [PLANES - 2 * s for s in range(1, self.STEPS)],
-                                "a")
-        code_b, length_b = pick([None] + [PLANES - 1 - 2 * s for s in range(1, self.STEPS)],
-                                "b")
+                        m.d.sync += [r.eq(v) for r, v in zip(sel_a, plane_of(plan_a[s_ + 1]))]
+                        m.d.sync += [r.eq(v) for r, v in zip(sel_b, plane_of(plan_b[s_ + 1]))]
+
+        # stage 2: the field of this step, from the symbols of its two planes
+        code_a, length_a = _plane_symbol(m, *sel_a)
+        code_b, length_b = _plane_symbol(m, *sel_b)
         bits, length = Signal(16), Signal(5)
         with m.If(step == 0):
             m.d.comb += [bits.eq(Cat(code_a, base)), length.eq(8 + length_a)]
