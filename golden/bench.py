@@ -21,6 +21,9 @@ Prints (it asserts nothing about speed; it stops only if a round trip is not byt
    plus an escape), bf16-exp code book, tensor payload bytes with chunk headers; from it the
    hardware default table log: the smallest within 0.05 % of the best.
 5. Block RAMs (DP16KD, 512 x 36) one decode table of ``L`` 32-bit entries needs.
+7. Feature maps (:mod:`golden.bench_maps`): EBPC, BPC, zero-RLE and ZVC per VGG16 layer in NCHW
+   and NHWC order beside the order-0 bound, and Kim et al.'s BPC on float weights and
+   activations (needs the packages of requirements-bench.txt; ``--no-maps`` skips it).
 
 The process pins itself to one CPU (``os.sched_setaffinity``, the idlest one at the start) so that
 no library can use a second core; the two-core runs get both. ``--json PATH`` also writes every
@@ -589,6 +592,16 @@ def _print_report(r):
     print("6. Against the targets")
     for t in r["targets"]:
         print(f"   {t['what']:<52} {t['measured']:>22}  {'met' if t['met'] else 'NOT met'}")
+    f = r.get("feature_maps")
+    if f is not None:
+        print()
+        print("7. ", end="")
+        if "error" in f:
+            print(f"Feature maps: skipped ({f['error']}; pip install -r requirements-bench.txt)")
+        else:
+            from . import bench_maps
+            bench_maps.print_maps(f["maps"])
+            bench_maps.print_floats(f["floats"])
 
 
 def main(argv=None):
@@ -598,6 +611,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="timed runs per figure (best is kept)")
     p.add_argument("--quick", action="store_true",
                    help="MiniLM only (not the 390 MB model of golden.data.large_bf16)")
+    p.add_argument("--no-maps", action="store_true", help="skip the feature-map codecs (7.)")
     args = p.parse_args(argv)
 
     core = _pin_one_core()
@@ -634,6 +648,13 @@ def main(argv=None):
     report["sweep"] = measure_sweep(buf, index)
     report["bram"] = bram_table()
     report["targets"] = targets(report)
+    if not args.no_maps:
+        try:
+            from . import bench_maps
+            report["feature_maps"] = {"maps": bench_maps.measure_maps(),
+                                      "floats": bench_maps.measure_floats()}
+        except ImportError as e:
+            report["feature_maps"] = {"error": f"{type(e).__name__}: {e}"}
     report["bench_seconds"] = time.perf_counter() - t0
     _print_report(report)
     print(f"\n(bench took {report['bench_seconds']:.0f} s)")
