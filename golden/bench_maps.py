@@ -155,8 +155,8 @@ def print_maps(r):
 
 
 def print_floats(rows):
-    print("\nBit-plane compression of floats (Kim et al.: 32-bit words, blocks of 32; 16-bit values "
-          "two to a word), beside ZVC")
+    print("\nBit-plane compression of floats (Kim et al.: 32-bit words, blocks of 32; 16-bit "
+          "values two to a word), beside ZVC")
     print(f"{'data':<48} {'dtype':>5} {'bytes':>11} {'BPC':>7} {'ZVC':>7}")
     for x in rows:
         print(f"{x['data']:<48} {x['dtype']:>5} {x['raw']:>11} {x['raw'] / x['BPC']:7.3f} "

@@ -53,7 +53,8 @@ def encoder_batch(tensors, name, in_stall=0.0, out_stall=0.0, seed=1):
     return {"name": name, "files": {"in.hex": (values, 3), "znz.hex": (znz, 3),
                                     "bpc.hex": (bpc, 3)},
             "n_in": len(values), "n_znz": len(znz), "n_bpc": len(bpc), "bound": bound,
-            "tensors": len(tensors), "in_stall": round(256 * in_stall), "out_stall": round(256 * out_stall), "seed": seed}
+            "tensors": len(tensors), "in_stall": round(256 * in_stall),
+            "out_stall": round(256 * out_stall), "seed": seed}
 
 
 def _code(bpc, znz, n):

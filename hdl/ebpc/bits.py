@@ -91,10 +91,11 @@ class BitBuffer(wiring.Component):
     view is a bit select of 8 positions over them, and bits past the stream read as zero. A
     word is taken into the first free slot whenever one is free (``words.ready`` depends on
     registers only), so a user that reads at most 8 bits a clock on average and needs at most
-    ``8 * (slots - 2)`` bits held to go on gets a word every clock and is never held up. It takes no word
-    after one with ``last`` (:attr:`ended`) until :attr:`restart`, which also drops what is
-    held; :attr:`enable` low holds it back (the BPC decoder takes no word before a tensor needs
-    one). Taking more bits than are held (at the stream's end) leaves nothing held.
+    ``8 * (slots - 2)`` bits held to go on gets a word every clock and is never held up. It
+    takes no word after one with ``last`` (:attr:`ended`) until :attr:`restart`, which also
+    drops what is held; :attr:`enable` low holds it back (the BPC decoder takes no word before
+    a tensor needs one). Taking more bits than are held (at the stream's end) leaves nothing
+    held.
 
     Parameters
     ----------
