@@ -1,6 +1,6 @@
 """What is wrong with an EBPC stream: the error class and its codes.
 
-The codes are the numbers of the hardware's :class:`hdl.ports.ErrorCode` members of the same
+The codes are the numbers of the hardware's :class:`hdl.common.ports.ErrorCode` members of the same
 name (a test checks it), so that the RTL decoder's status port and the golden decoder agree on
 every bad stream.
 """

@@ -4,8 +4,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..convert import Value
-from ..ports import ErrorCode, Status
+from ..convert.formats import Value
+from ..common.ports import ErrorCode, Status
 from .bits import BitBuffer
 from .ports import COUNT_BITS, Count, StreamWord
 
@@ -486,14 +486,14 @@ class EbpcDecoder(wiring.Component):
 
     Throughput: a value per clock at any sparsity while the inputs keep up; each input takes a
     word per clock, so the BPC port limits a map to 8 / (its BPC bits per value) values a clock
-    (0.8 for incompressible non-zero values). Per tensor about 12 cycles more (measured by
+    (0.8 for incompressible non-zero values). Per tensor about 13 cycles more (measured by
     tb/test_ebpc.py on stream-ebpc's vectors): the checks after its n-th value, the ends of its
     streams, and the next tensor's first words (a BPC word is read only once the ZNZ stream has
     shown a non-zero value).
 
     Bad input never hangs the decoder: a stream that ends early, goes on after the n-th value,
     has non-zero padding or a BPC symbol no encoder writes, or a non-zero value that decodes to
-    0 sets :attr:`status` ``.error`` with the :class:`~hdl.ports.ErrorCode` that
+    0 sets :attr:`status` ``.error`` with the :class:`~hdl.common.ports.ErrorCode` that
     :class:`golden.ebpc.EbpcError` has (the ZNZ stream's errors first, then the BPC stream's,
     then the values', as the golden decoder checks), at the latest when the tensor's streams
     have been read to their ``last`` words. The ``n`` values are sent all the same (zeros after

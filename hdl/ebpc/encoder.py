@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..convert import Value
+from ..convert.formats import Value
 from .bits import BitPacker
 from .ports import Field, StreamWord
 

@@ -1,6 +1,7 @@
 """Payloads of the EBPC blocks' stream ports (valid/ready, ``last`` at a tensor's end).
 
-The values themselves travel as :func:`hdl.convert.Value` ``(8)`` (``value``, ``last``).
+The values themselves travel as :func:`hdl.convert.formats.Value` ``(8)`` (``value``,
+``last``).
 """
 
 from amaranth.lib import data

@@ -11,7 +11,7 @@ from golden import ebpc
 from golden.ebpc import reference
 from hdl.ebpc.decoder import EbpcDecoder
 from hdl.ebpc.encoder import EbpcEncoder
-from hdl.ports import ErrorCode
+from hdl.common.ports import ErrorCode
 
 VECTORS = load()
 

@@ -162,7 +162,7 @@ def test_random_corruption_golden_and_reference_agree():
 
 
 def test_error_codes_are_the_hardware_status_codes():
-    from hdl.ports import ErrorCode
+    from hdl.common.ports import ErrorCode
     for e in Error:
         assert ErrorCode[e.name].value == e.value
 

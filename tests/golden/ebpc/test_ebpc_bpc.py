@@ -10,7 +10,7 @@ import pytest
 from golden.ebpc import bpc
 from golden.ebpc.errors import EbpcError
 
-VECTORS = np.load(Path(__file__).resolve().parent.parent / "data" / "ebpc" / "bpc_vectors.npz")
+VECTORS = np.load(Path(__file__).resolve().parents[2] / "data" / "ebpc" / "bpc_vectors.npz")
 
 
 def _cases(values, offsets, streams, stream_offsets):
