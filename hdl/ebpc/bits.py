@@ -112,6 +112,8 @@ class BitBuffer(wiring.Component):
     bits : Out(view)
     count : Out(range(8 * slots + 1))
         Bits held.
+    has16 : Out(1)
+        At least 16 bits are held (from the word count and position, without a subtraction).
     take : In(range(take_max + 1))
     ended : Out(1)
         The word with ``last`` is in: what is held is the rest of the stream.
@@ -130,6 +132,7 @@ class BitBuffer(wiring.Component):
             "words": In(stream.Signature(StreamWord)),
             "bits": Out(view),
             "count": Out(range(8 * slots + 1)),
+            "has16": Out(1),
             "take": In(range(take_max + 1)),
             "ended": Out(1),
             "started": Out(1),
@@ -149,6 +152,7 @@ class BitBuffer(wiring.Component):
             offset.eq(8 * S - V - pos),
             self.bits.eq(everything.bit_select(offset, V)),
             self.count.eq(held * 8 - pos),
+            self.has16.eq((held >= 3) | ((held == 2) & (pos == 0))),
             self.words.ready.eq(self.enable & ~self.ended & ~self.restart & (held < S)),
         ]
         take_word = self.words.valid & self.words.ready

@@ -264,18 +264,23 @@ class BpcDecoder(wiring.Component):
             for n in (2, 5, 6, 8):
                 with m.Case(n):
                     m.d.comb += window_b.eq(window[8 - n:16 - n])
-        lb, pb = _symbol_size(m, window_b, "b")
+        # the second symbol's size at each place the first can end, so that the step's length
+        # is a choice of sums rather than a sum after a choice
+        pb, both = Signal(4), Signal(5)
+        for n in (2, 5, 6, 8):
+            lb_n, pb_n = _symbol_size(m, window[8 - n:16 - n], f"b{n}")
+            with m.If(len_a == n):
+                m.d.comb += [pb.eq(pb_n), both.eq(n + lb_n)]
         has_b = ~ends_a
         ends_b = has_b & (pb > plane_b)
         length = Signal(5)
-        m.d.comb += length.eq(len_a + Mux(has_b, lb, 0))
+        m.d.comb += length.eq(Mux(has_b, both, len_a))
 
         step = Signal(ParsedStep)               # the parser's output register
         step_valid = Signal()
         pending = Signal()                      # a finished block waits for the block register
         plane_go = step_valid & ~pending
-        # 16 bits held (two words and a pos of 0, or three words), or the stream's end
-        ready = reader.ended | (reader.count >= 16)
+        ready = reader.ended | reader.has16
         go = ready & ~stopped & ~draining & (~step_valid | plane_go)
         m.d.comb += reader.take.eq(Mux(go, length, 0))
         with m.If(go):
