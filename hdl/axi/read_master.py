@@ -24,6 +24,8 @@ class ReaderError(enum.Enum, shape=4):
     DECERR = 3      # the interconnect answered DECERR (no slave at that address)
     INDEX = 4       # the chunk index does not describe chunks (offsets not increasing)
     PROTOCOL = 5    # RLAST not on a burst's last beat
+    COLS = 6        # (the system's) a row length the engines cannot take: 0, too long, not
+                    # a multiple of lanes
 
 
 def ReadCommand(addr_bits, tag_bits):

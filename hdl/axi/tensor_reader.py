@@ -69,6 +69,9 @@ class TensorReader(wiring.Component):
     words : Out(stream.Signature(DenseBeat(32, data_width // 32)))
     taken : Out(1)
         A beat was taken from the bus in this cycle.
+    streaming : Out(1)
+        The payload's read has been asked for and its last word has not left (the cycles in
+        which the decompressor can only be waiting for memory or busy).
     """
 
     def __init__(self, *, data_width=128, addr_width=32, max_burst=16, outstanding=4):
@@ -86,6 +89,7 @@ class TensorReader(wiring.Component):
             "table": Out(stream.Signature(TableWrite)),
             "words": Out(stream.Signature(DenseBeat(32, self._words))),
             "taken": Out(1),
+            "streaming": Out(1),
         })
 
     @property
@@ -269,5 +273,7 @@ class TensorReader(wiring.Component):
             with m.State("DONE"):
                 m.d.comb += self.done.eq(1)
                 m.next = "IDLE"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += [self.busy.eq(~fsm.ongoing("IDLE")),
+                     self.streaming.eq(payload_issued & ~fsm.ongoing("DONE") &
+                                       ~fsm.ongoing("IDLE") & ~fsm.ongoing("FLUSH"))]
         return m
