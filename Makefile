@@ -16,6 +16,9 @@ BOARD   ?= ulx3s-85f
 JOBS    ?= 2
 SEED    ?= 1
 PNR_OPTS ?=
+TOKENS  ?= 4
+ENGINE  ?= bf16
+SYSTEM_LANES ?= 4
 
 FUZZ_RUNS ?= 1000000
 BENCH_GB ?= 4
@@ -37,8 +40,11 @@ data: $(STAMP)
 
 # The main job: compress real weights with the golden model, decompress them in the RTL under
 # Verilator, compare every bit. MODEL=path.safetensors TENSORS=regex run it on any model.
+# Then the system stage: a MiniLM layer from compressed memory (AXI4) into TOKENS engines of
+# SYSTEM_LANES lanes, every result bit for bit (SYSTEM_LANES=0 skips it).
 sim: $(STAMP)
-	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.sim $(if $(MODEL),--model $(MODEL)) $(if $(TENSORS),--tensors '$(TENSORS)')
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.sim $(if $(MODEL),--model $(MODEL)) $(if $(TENSORS),--tensors '$(TENSORS)') \
+		--system-lanes $(SYSTEM_LANES) --tokens $(TOKENS)
 
 test: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n $(JOBS) -q --durations=15 -m "not slow"
@@ -74,7 +80,8 @@ bench-rtl: $(STAMP)
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m tb.rates --lanes $(or $(filter-out 1,$(LANES)),8)
 
 verilog: $(STAMP)
-	$(PY) -m hdl.export --top $(TOP) --lanes $(LANES) --out build/verilog
+	$(PY) -m hdl.export --top $(TOP) --lanes $(LANES) --out build/verilog \
+		$(if $(filter system,$(TOP)),--tokens $(TOKENS) --engine $(ENGINE))
 
 synth: $(STAMP)
 	$(PY) -m fpga.synth

@@ -210,6 +210,9 @@ def _kept_modules(component, path):
     if isinstance(component, Copies):      # each copy as the top alone
         return [path] + [name for k, top in enumerate(component.tops)
                          for name in _kept_modules(top, f"{path}.c{k}")]
+    if hasattr(component, "decompressor"):     # the system: its decompressor as itself
+        return [path] + _kept_modules(component.decompressor, f"{path}.decompressor")[1:] + \
+            [f"{path}.decompressor"]
     lanes = getattr(component, "lanes", 1)
     if lanes == 1:
         return [path]
@@ -315,7 +318,8 @@ def _report(board, top, lanes, fmt, table_log_max, states, seed, freq, synth_opt
             for key, name in UTIL[family].items() if name}
     component_cells, wrapper_cells = _yosys_cells(outdir / "stat.json")
     copies = getattr(component, "copies", 1)
-    lane0 = "top.dut.c0.lane0" if copies > 1 else "top.dut.lane0"
+    lane0 = "top.dut.c0.lane0" if copies > 1 else \
+        "top.dut.decompressor.lane0" if top == "system" else "top.dut.lane0"
     lane_cells = _yosys_cells(outdir / "stat.json", lane0)[0] if lanes > 1 else None
     if family == "ice40":   # a logic cell holds a LUT and an FF: count both from Yosys
         for key, prefix in (("lut4", "SB_LUT4"), ("ff", "SB_DFF")):

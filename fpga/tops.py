@@ -18,6 +18,8 @@
   one lane: a lane of the wide tops, built in a minute);
 - ``ebpc-encoder``, ``ebpc-decoder``: the EBPC feature-map codec (:mod:`hdl.ebpc`; no table, one
   lane).
+- ``system``: :class:`hdl.system.System`, the AXI4 reader, a multi-lane decompressor of
+  ``--lanes`` lanes and :data:`SYSTEM_TOKENS` bf16 engines behind one weight stream.
 """
 
 import inspect
@@ -97,6 +99,15 @@ def _ebpc(component):
     return factory
 
 
+def _system(*, lanes, fmt, table_log_max, states, in_width):
+    from hdl.system import System
+    return System(lanes=lanes, tokens=SYSTEM_TOKENS, engine="bf16", in_words=in_width or 4,
+                  table_log_max=table_log_max, fmt=fmt)
+
+
+#: Engines of the ``system`` top on the board (K = 4: the token factory the figures quote).
+SYSTEM_TOKENS = 4
+
 #: name -> factory(lanes=, fmt=, table_log_max=, states=, in_width=).
 TOPS = {
     "decode-lane": _decode_lane,
@@ -108,6 +119,7 @@ TOPS = {
     "multilane-compressor": _multilane_compressor,
     "ebpc-encoder": _ebpc("encoder"),
     "ebpc-decoder": _ebpc("decoder"),
+    "system": _system,
 }
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -253,8 +253,7 @@ class SystemTop(wiring.Component):
                     m.d.comb += flat.eq(getattr(port, name))
         if sys_.engine == "none":
             v = sys_.values
-            per = data.Layout.cast(v.payload.shape())["value"].shape.elem_shape
-            per = per.width if hasattr(per, "width") else data.Layout.cast(per).size
+            per = Shape.cast(data.Layout.cast(v.payload.shape())["value"].shape.elem_shape).width
             m.d.comb += [self.m_axis_tdata.eq(v.payload.value), self.m_axis_tvalid.eq(v.valid),
                          v.ready.eq(self.m_axis_tready), self.m_axis_tlast.eq(v.payload.last)]
             for byte in range(len(self.m_axis_tkeep)):

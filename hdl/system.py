@@ -113,7 +113,9 @@ class System(wiring.Component):
     :class:`~hdl.axi.read_master.ReaderError`, and COLS for a row length the engines cannot
     take, refused at start) and the decompressor's (:class:`~hdl.common.ports.ErrorCode`) are
     kept apart. A job always ends: after an error the decompressor drains the tensor, the
-    engines drop a row left incomplete, and ``STATUS.done`` rises; the next job starts cleanly.
+    engines drop a row left incomplete, results already sent are closed by one beat of zeros
+    marked ``last`` (a consumer's frame always ends), and ``STATUS.done`` rises; the next job
+    starts cleanly.
 
     Parameters
     ----------
@@ -210,6 +212,11 @@ class System(wiring.Component):
         return self._cols_max
 
     @property
+    def decompressor(self):
+        """The :class:`~hdl.multilane.decompressor.MultiLaneDecompressor` inside."""
+        return self._decompressor
+
+    @property
     def fixed(self):
         """``(width, frac)`` of the fixed-point engine's weights."""
         return self._fixed
@@ -251,6 +258,7 @@ class System(wiring.Component):
         row_beats = Signal(range(1, self._cols_max // L + 1))
         restart = Signal()
         running = Signal()
+        closing = Signal()              # sending the closing beat
         if self._engine == "none":
             wiring.connect(m, dec.values, wiring.flipped(self.values))
             m.d.comb += engines_idle.eq(~dec.values.valid)
@@ -284,10 +292,20 @@ class System(wiring.Component):
                 wiring.connect(m, deal.o[k], eng.activations)
                 wiring.connect(m, eng.results, zipper.i[k])
                 m.d.comb += [eng.row_beats.eq(row_beats), eng.restart.eq(restart)]
-            wiring.connect(m, zipper.o, wiring.flipped(self.results))
+            # (the results, or the beat that closes a job's results after an error)
+            with m.If(closing):
+                m.d.comb += [self.results.valid.eq(1), self.results.payload.last.eq(1)]
+            with m.Else():
+                m.d.comb += [self.results.valid.eq(zipper.o.valid),
+                             self.results.payload.eq(zipper.o.payload),
+                             zipper.o.ready.eq(self.results.ready)]
+            # (a tensor cut by an error leaves the packer a part of a beat that no `last` will
+            # end: it is not waited for, and the next job's restart drops it)
+            cut = ~dec.status.busy & dec.status.error
             m.d.comb += [
+                packer.clear.eq(restart),
                 engines_idle.eq(Cat(e.idle for e in self._engines).all() &
-                                (packer.held == 0) & ~packer.packed.valid &
+                                ((packer.held == 0) | cut) & ~packer.packed.valid &
                                 ~weights.valid & ~dec.values.valid),
                 weights_taken.eq(bcast.i.valid & bcast.i.ready),
                 results_taken.eq(self.results.valid & self.results.ready),
@@ -329,8 +347,18 @@ class System(wiring.Component):
         with m.If(sent & dec.status.busy):
             m.d.sync += seen_busy.eq(1)
         finished = reader_done & (~sent | (seen_busy & ~dec.status.busy)) & engines_idle
+        # results that left without their `last` (a tensor cut by an error) are closed by one
+        # beat of zeros marked `last`, so that a consumer's frame always ends
+        open_frame = Signal()
+        with m.If(results_taken):
+            m.d.sync += open_frame.eq(~self.results.payload.last)
         with m.If(running & finished):
-            m.d.sync += [running.eq(0), done.eq(1)]
+            with m.If(open_frame & ~closing):
+                m.d.sync += closing.eq(1)
+            with m.Elif(~closing):
+                m.d.sync += [running.eq(0), done.eq(1)]
+        with m.If(closing & self.results.ready):
+            m.d.sync += [closing.eq(0), running.eq(0), done.eq(1)]
         m.d.comb += [
             regs.status[status.field("busy").lsb].eq(running),
             regs.status[status.field("done").lsb].eq(done),

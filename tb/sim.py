@@ -1,5 +1,5 @@
 """``make sim``: compress a model with the golden model, decompress it in the RTL under Verilator,
-check every bit.
+check every bit; then run a layer through the whole system (tb/system_sim.py).
 
 The payloads fed to the RTL are the tensors' stored bytes of the ``.ansn`` container, byte for
 byte; the expected values are the tensors of the input file. Exits non-zero on any mismatch,
@@ -38,6 +38,10 @@ def main(argv=None):
                    help="probability of a bubble on input valid and output ready")
     p.add_argument("--compressor-chunk", type=int, default=4096,
                    help="chunk size of the RTL compressor (0: do not run the compressor)")
+    p.add_argument("--system-lanes", type=int, default=4,
+                   help="lanes of the system stage (tb/system_sim.py; 0: do not run it)")
+    p.add_argument("--tokens", type=int, default=4,
+                   help="engines of the system stage, each with its own token")
     args = p.parse_args(argv)
 
     from .verilator import Harness
@@ -124,6 +128,10 @@ def main(argv=None):
           f"payload ratio {total['bytes_raw'] / max(1, total['bytes_in']):.4f}")
     if args.compressor_chunk:
         failed |= run_compressor(work, args)
+    if args.system_lanes:
+        from . import system_sim
+        failed |= system_sim.run(model=args.model, lanes=args.system_lanes, tokens=args.tokens,
+                                 table_log=args.table_log, stall=args.stall)
     print("sim: PASS" if not failed else "sim: FAIL")
     return 1 if failed else 0
 

@@ -45,6 +45,9 @@ class BeatPacker(wiring.Component):
     packed : Out(stream.Signature(DenseBeat(elem_bits, width)))
     held : Out(range(width))
         Elements kept between beats (0: a run's elements have all left).
+    clear : In(1)
+        Drops the elements kept (a run cut short, that no ``last`` will end); the output
+        register is not touched.
     """
 
     def __init__(self, elem_bits, width):
@@ -55,6 +58,7 @@ class BeatPacker(wiring.Component):
             "loose": In(stream.Signature(LooseBeat(elem_bits, width))),
             "packed": Out(stream.Signature(DenseBeat(elem_bits, width))),
             "held": Out(range(width)),
+            "clear": In(1),
         })
 
     def elaborate(self, platform):
@@ -95,4 +99,6 @@ class BeatPacker(wiring.Component):
                              out.count.eq(total), out.last.eq(1), n.eq(0), buf.eq(0)]
             with m.Else():
                 m.d.sync += [n.eq(total), buf.eq(merged[:len(buf)])]
+        with m.If(self.clear):
+            m.d.sync += [n.eq(0), buf.eq(0), flush.eq(0)]
         return m
