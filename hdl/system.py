@@ -350,20 +350,22 @@ class System(wiring.Component):
         # results that left without their `last` (a tensor cut by an error) are closed by one
         # beat of zeros marked `last`, so that a consumer's frame always ends
         open_frame = Signal()
-        with m.If(results_taken):
-            m.d.sync += open_frame.eq(~self.results.payload.last)
+        if self._engine != "none":
+            with m.If(results_taken):
+                m.d.sync += open_frame.eq(~self.results.payload.last)
         with m.If(running & finished):
             with m.If(open_frame & ~closing):
                 m.d.sync += closing.eq(1)
             with m.Elif(~closing):
                 m.d.sync += [running.eq(0), done.eq(1)]
-        with m.If(closing & self.results.ready):
-            m.d.sync += [closing.eq(0), running.eq(0), done.eq(1)]
+        if self._engine != "none":
+            with m.If(closing & self.results.ready):
+                m.d.sync += [closing.eq(0), running.eq(0), done.eq(1)]
         m.d.comb += [
             regs.status[status.field("busy").lsb].eq(running),
             regs.status[status.field("done").lsb].eq(done),
             regs.status[status.field("error").lsb].eq(
-                done & ((error != ReaderError.NONE) | dec.status.error)),
+                done & ((error != ReaderError.NONE) | (sent & dec.status.error))),
             regs.status[status.field("reader_error").lsb:][:4].eq(error),
             regs.status[status.field("decompressor_error").lsb:][:4].eq(
                 Mux(sent, dec.status.code, 0)),
