@@ -33,6 +33,8 @@ LINT_WAIVERS = [
     "-Wno-CASEINCOMPLETE",  # Yosys `case` statements whose default is the held value
     "-Wno-PROCASSINIT",     # registers with an initial value (their reset value) and resets
     "-Wno-DECLFILENAME",    # the submodules (`\\ansnum_<top>.core...`) share the top's file
+    "-Wno-VARHIDDEN",       # Yosys's multiplexer functions name their inputs a, b, s, as some
+                            # of the design's own signals are (function scope: legal Verilog)
 ]
 
 #: The ports the issue asks for, with their directions.
