@@ -40,22 +40,24 @@ def through(dut, pairs, out_name):
 def fp32_operands(rng, n):
     """Pairs that reach every path: random magnitudes, exponent differences 0 .. 30, equal
     magnitudes of opposite signs, values near the underflow and overflow thresholds, specials."""
-    a = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+    def u32(hi):
+        return rng.integers(0, hi, n, dtype=np.uint64).astype(np.uint32)
+
+    sign = np.uint32(0x80000000)
+    a = u32(1 << 32)
     kind = rng.integers(0, 6, n)
-    d = rng.integers(0, 31, n).astype(np.uint32)
-    e_a = (a >> 23) & 0xFF
-    near = ((np.clip(e_a.astype(np.int64) - d, 0, 255).astype(np.uint32) << 23) |
-            (rng.integers(0, 1 << 23, n).astype(np.uint32)) |
-            (rng.integers(0, 2, n).astype(np.uint32) << 31))
-    b = np.where(kind == 0, rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32), near)
-    b = np.where(kind == 2, a ^ np.uint32(0x80000000), b)                       # x + (-x)
-    b = np.where(kind == 3, (a ^ np.uint32(0x80000000)) + rng.integers(0, 4, n).astype(np.uint32), b)
-    low = (rng.integers(1, 4, n).astype(np.uint32) << 23) | rng.integers(0, 1 << 23, n).astype(np.uint32)
+    d = rng.integers(0, 31, n)
+    e_a = ((a >> 23) & 0xFF).astype(np.int64)
+    near = (np.clip(e_a - d, 0, 255).astype(np.uint32) << 23) | u32(1 << 23) | (u32(2) << 31)
+    b = np.where(kind == 0, u32(1 << 32), near)
+    b = np.where(kind == 2, a ^ sign, b)                                # x + (-x)
+    b = np.where(kind == 3, (a ^ sign) + u32(4), b)                     # near cancellation
+    low = ((u32(3) + 1) << 23) | u32(1 << 23)                           # near 2**-126
     a = np.where(kind == 4, low, a)
-    b = np.where(kind == 4, low ^ np.uint32(0x80000000) ^ rng.integers(0, 1 << 23, n).astype(np.uint32), b)
-    high = np.uint32(0x7F000000) | rng.integers(0, 1 << 24, n).astype(np.uint32)
+    b = np.where(kind == 4, low ^ sign ^ u32(1 << 23), b)
+    high = np.uint32(0x7F000000) | u32(1 << 24)                         # near overflow
     a = np.where(kind == 5, high, a)
-    b = np.where(kind == 5, high ^ rng.integers(0, 1 << 20, n).astype(np.uint32), b)
+    b = np.where(kind == 5, high ^ u32(1 << 20), b)
     special = np.array([(x, y) for x in SPECIAL32 for y in SPECIAL32], np.uint32)
     return np.concatenate([special, np.stack([a, b], axis=1)])
 
