@@ -13,7 +13,7 @@ import numpy as np
 __all__ = [
     "CHUNK_MAGIC", "CHUNK_HEADER_WORDS", "TABLE_LOG_MIN", "TABLE_LOG_MAX", "Fields",
     "ChunkHeader", "DecodeEntry", "TableConfig", "EncodeCode", "EncodeSymbol",
-    "ENC_NEXT_BASE", "ENC_CODE_BASE", "ENC_SYMBOL_BASE", "LAYOUTS",
+    "ENC_NEXT_BASE", "ENC_CODE_BASE", "ENC_SYMBOL_BASE", "ImageHeader", "LAYOUTS",
     "pack", "unpack", "pack_int", "unpack_int",
 ]
 
@@ -117,6 +117,19 @@ class EncodeSymbol(Fields):
     offset:  13
     count:   13
     shift:    4
+
+
+class ImageHeader(Fields):
+    """The first 8 words of a tensor's memory image (golden.format.image; fields of 32 bits,
+    word 0 first). Software reads it; the system's reader gets the parts' addresses instead."""
+    magic:          32  # golden.format.image.IMAGE_MAGIC
+    table_words:    32  # words of the table image (1 + 2**table_log)
+    chunks:         32  # chunks of the payload
+    values:         32  # values of the tensor
+    chunk_pairs:    32  # pairs of every chunk but the last
+    table_offset:   32  # word offset of the table from the image's base (8)
+    index_offset:   32  # word offset of the chunk index
+    payload_offset: 32  # word offset of the payload
 
 
 def _offsets(layout):

@@ -4,7 +4,7 @@ decompressor. docs/format.md, section "Memory image", specifies it.
 
 Layout, 32-bit little-endian words at word offsets from the image's base::
 
-    0                 ImageHeader (8 words)
+    0                 ImageHeader (8 words, golden.format.fields)
     8                 table       Table.image(): config word, then one DecodeEntry per state
     index_offset      chunk index chunks + 1 words: index[k] = word offset of chunk k's header
                                   from the payload's start; index[chunks] = the payload's length
@@ -24,10 +24,9 @@ of its row length has whole rows in every chunk, so an engine fetches the rows i
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.lib import data
 
 from ..ans import codec
-from .layouts import CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, unpack_int
+from .fields import CHUNK_HEADER_WORDS, CHUNK_MAGIC, ChunkHeader, ImageHeader, unpack_int
 
 __all__ = ["IMAGE_MAGIC", "HEADER_WORDS", "ImageHeader", "ImageError", "MemoryImage",
            "chunk_index", "range_words", "LAST_BIT"]
@@ -37,19 +36,7 @@ IMAGE_MAGIC = int.from_bytes(b"ANI1", "little")
 #: Words of :class:`ImageHeader`.
 HEADER_WORDS = 8
 #: Bit of a chunk header's word 0 that holds :attr:`ChunkHeader.last`.
-LAST_BIT = data.Layout.cast(ChunkHeader)["last"].offset
-
-
-class ImageHeader(data.Struct):
-    """The first 8 words of a memory image (fields of 32 bits, word 0 first)."""
-    magic:          32  # IMAGE_MAGIC
-    table_words:    32  # words of the table image (1 + 2**table_log)
-    chunks:         32  # chunks of the payload
-    values:         32  # values of the tensor
-    chunk_pairs:    32  # pairs of every chunk but the last
-    table_offset:   32  # word offset of the table from the image's base (8)
-    index_offset:   32  # word offset of the chunk index
-    payload_offset: 32  # word offset of the payload
+LAST_BIT = ChunkHeader.offsets["last"][0]
 
 
 class ImageError(ValueError):
