@@ -96,6 +96,7 @@ fpga-sweep: $(STAMP)
 # redraw the pictures of docs/ from their sources (docs/figures/*.py)
 docs: $(STAMP)
 	$(PY) docs/figures/architecture.py
+	$(PY) docs/figures/system.py
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -1,18 +1,19 @@
-"""The pictures of docs/integration.md: the system's block diagram and a transfer's timing
-diagram, rendered with matplotlib (requirements-bench.txt).
+"""Draws the pictures of docs/integration.md, docs/figures/system.png and transfer.png: the
+system's block diagram and a transfer's timing diagram, with matplotlib.
 
 The timing diagram is not drawn by hand: it is the signals of a simulation (Amaranth's simulator)
 of :class:`hdl.axi.tensor_reader.TensorReader` fetching two chunks of a small tensor from the
 test benches' AXI4 memory model (tests/axisim.py), cycle by cycle.
 
-    python -m tb.figures [--out docs/img]
+    .venv/bin/python docs/figures/system.py      # or: make docs
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 
 
 def block_diagram(path):
@@ -91,7 +92,7 @@ def block_diagram(path):
 def transfer_trace(cycles=80):
     """Per cycle, the reader's bus and stream signals on a small job (chunks 1 and 2 of a
     tensor, its table kept: index reads, then the payload's bursts)."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     import ml_dtypes
     import numpy as np
     from amaranth.sim import Simulator
@@ -183,8 +184,8 @@ def timing_diagram(path, cycles=80):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tb.figures", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(ROOT / "docs" / "img"))
+    p = argparse.ArgumentParser(prog="docs/figures/system.py", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(HERE))
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
