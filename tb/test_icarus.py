@@ -5,7 +5,8 @@ one-lane decompressor exported with Amaranth's own Verilog backend never raised
 ``s_table_ready`` here: its ``always @*`` blocks waited for a dummy trigger Icarus never fires;
 hdl.export.to_verilog makes continuous assignments instead.)
 
-Skipped where ``iverilog`` is not installed (.ci/run installs it)."""
+``make test`` runs one configuration of each top (the multi-lane ones and the system without
+engines: ``make test-all``). Skipped where ``iverilog`` is not installed (.ci/run installs it)."""
 
 import json
 import shutil
@@ -55,7 +56,7 @@ def run_stream_top(top, lanes, tensors, *, stall=0.3, **options):
         return json.loads((out / "results.json").read_text())
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("lanes", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_exported_decompressor(lanes):
     rng = np.random.default_rng(lanes)
     tensors, want = [], []
@@ -70,7 +71,7 @@ def test_exported_decompressor(lanes):
         assert r["error"] == 0 and r["output"] == w
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("lanes", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_exported_compressor(lanes):
     rng = np.random.default_rng(10 + lanes)
     chunk = 256
@@ -85,7 +86,7 @@ def test_exported_compressor(lanes):
     assert r["error"] == 0 and r["output"] == payload.astype("<u4").tobytes().hex()
 
 
-@pytest.mark.parametrize("engine", ["bf16", "none"])
+@pytest.mark.parametrize("engine", ["bf16", pytest.param("none", marks=pytest.mark.slow)])
 def test_exported_system(engine):
     b = SystemBench(lanes=2, tokens=2, engine=engine, table_log_max=8,
                     simulator="icarus").build()
